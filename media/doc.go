@@ -1,0 +1,35 @@
+// Package media anchors a call's audio in Teamline: it relays RTP and RTCP
+// between the caller's leg and the agent's leg, and rewrites the SDP each
+// leg sees so that both parties send their media to Teamline.
+//
+// # Relay
+//
+// A Manager owns a range of UDP ports. Manager.NewSession binds two pairs of
+// sockets per call, side A for the caller (trunk) and side B for the agent,
+// each an even RTP port and the RTCP port above it. Session.Start relays
+// packets read on one side's socket out of the other side's matching socket,
+// byte for byte: G.711 (PCMU, PCMA) and RFC 4733 telephone-event pass
+// through untouched, nothing is transcoded or re-packetised.
+//
+// Each socket has its own goroutine that blocks in ReadFromUDPAddrPort on a
+// buffer allocated once, checks the RTP header with pion/rtp into a reused
+// rtp.Header, and writes with WriteToUDPAddrPort: relaying a packet does not
+// allocate (BenchmarkRelayPacket, TestRelayAllocs). Packets that are not RTP
+// version 2 (or not RTCP on an RTCP socket) are dropped and counted.
+//
+// A session sends first to the addresses given from SDP and then latches
+// onto the addresses packets actually come from (symmetric RTP); see
+// Session for the exact rule. A single timer per session ends it with
+// ErrSilence when no RTP arrives from either side for
+// Config.SilenceTimeout. Close, the end of Start's context, or the silence
+// timeout close the sockets, wait for the goroutines and return the ports.
+//
+// # SDP
+//
+// ParseSDP reads the first active audio stream of an offer or answer
+// (address, RTCP address, codecs, direction). RewriteSDP produces the SDP
+// Teamline sends to the other leg: the same stream anchored at the
+// session's local address, stripped to PCMU, PCMA and telephone-event, with
+// ICE, DTLS and SDES lines removed, since the relay speaks plain RTP
+// (RFC 3550, RFC 3551, RFC 3264, RFC 4566).
+package media
