@@ -105,6 +105,11 @@ type SIP struct {
 	AdvertiseHost string `yaml:"advertise_host"`
 	// UserAgent is the value of the User-Agent and Server headers.
 	UserAgent string `yaml:"user_agent"`
+	// DigestAlgorithms are the digest algorithms offered to agents, in order
+	// of preference: "MD5" and "SHA-256" (RFC 8760). Many phones (baresip
+	// 1.0, JsSIP, SIP.js, SIPp) reject a challenge list that contains
+	// SHA-256, so the default offers MD5 only.
+	DigestAlgorithms []string `yaml:"digest_algorithms"`
 }
 
 // DigestRealm returns the realm used for digest authentication: Realm when
@@ -255,11 +260,12 @@ type Customer struct {
 func Default() Config {
 	return Config{
 		SIP: SIP{
-			UDP:           DefaultSIPUDP,
-			TCP:           DefaultSIPTCP,
-			Domain:        DefaultSIPDomain,
-			AdvertiseHost: DefaultSIPAdvertiseHost,
-			UserAgent:     DefaultSIPUserAgent,
+			UDP:              DefaultSIPUDP,
+			TCP:              DefaultSIPTCP,
+			Domain:           DefaultSIPDomain,
+			AdvertiseHost:    DefaultSIPAdvertiseHost,
+			UserAgent:        DefaultSIPUserAgent,
+			DigestAlgorithms: []string{"MD5"},
 		},
 		Media: Media{
 			BindIP:         DefaultMediaBindIP,

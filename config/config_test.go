@@ -151,7 +151,7 @@ func TestLoadBase(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Default()
-	if c.SIP != want.SIP || c.Media != want.Media || c.HTTP != want.HTTP || c.Calls != want.Calls {
+	if !reflect.DeepEqual(c.SIP, want.SIP) || c.Media != want.Media || c.HTTP != want.HTTP || c.Calls != want.Calls {
 		t.Errorf("omitted sections do not take defaults: %+v", c)
 	}
 	if got := c.Customers[0]; got.Number != "+4930123456" || got.ID != "cust-4930123456" {

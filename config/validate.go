@@ -99,6 +99,20 @@ func (v *validator) sip(s *SIP) {
 		}
 	}
 	v.headerSafe("sip.user_agent", s.UserAgent)
+	if len(s.DigestAlgorithms) == 0 {
+		v.add("sip.digest_algorithms", "must list at least one of MD5, SHA-256")
+	}
+	seen := map[string]bool{}
+	for i, a := range s.DigestAlgorithms {
+		f := fmt.Sprintf("sip.digest_algorithms[%d]", i)
+		switch {
+		case a != "MD5" && a != "SHA-256":
+			v.add(f, "must be MD5 or SHA-256")
+		case seen[a]:
+			v.add(f, "listed twice")
+		}
+		seen[a] = true
+	}
 }
 
 func (v *validator) media(m *Media) {

@@ -1,0 +1,202 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/teamline/teamline/config"
+	"github.com/teamline/teamline/internal/app"
+	"github.com/teamline/teamline/internal/peer"
+	"github.com/teamline/teamline/internal/pgtest"
+	"github.com/teamline/teamline/store"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// Agents and customers of the test roster.
+const (
+	erika      = "+4930123456" // customer of team berlin
+	erikaID    = "cust-erika"
+	stranger   = "+4940555000" // no customer record; prefix of team hamburg
+	passAnna   = "anna-secret-1"
+	passAlex   = "alex-secret-2"
+	passHans   = "hans-secret-3"
+	passBarbie = "barbie-secret-4"
+)
+
+// teamline is one Teamline started for one test, with its own database,
+// ports and roster.
+type teamline struct {
+	t    testing.TB
+	app  *app.App
+	port int // SIP port, UDP and TCP
+	sip  string
+	cfg  *config.Config
+}
+
+const rosterYAML = `
+sip:
+  udp: "127.0.0.1:%[1]d"
+  tcp: "127.0.0.1:%[1]d"
+  domain: "teamline.test"
+  advertise_host: "127.0.0.1"
+media:
+  bind_ip: "127.0.0.1"
+  advertise_ip: "127.0.0.1"
+  port_min: %[2]d
+  port_max: %[3]d
+  silence_timeout: %[4]s
+http:
+  listen: "127.0.0.1:0"
+  public_url: "http://127.0.0.1:8080"
+calls:
+  ring_timeout: %[5]s
+default_country: "DE"
+default_team: "berlin"
+trunks:
+  - name: "test-trunk"
+    networks: ["127.0.0.1/32"]
+    outbound: "127.0.0.1:5999"
+teams:
+  - id: "berlin"
+    name: "Team Berlin"
+    region: "Berlin"
+    time_zone: "Europe/Berlin"
+    prefixes: ["+4930"]
+    agents:
+      - {id: "anna", name: "Anna Schmidt", username: "anna", password: "` + passAnna + `"}
+      - {id: "alex", name: "Alex Weber", username: "alex", password: "` + passAlex + `"}
+      - {id: "barbie", name: "Barbara Kern", username: "barbie", password: "` + passBarbie + `"}
+  - id: "hamburg"
+    name: "Team Hamburg"
+    region: "Hamburg"
+    time_zone: "Europe/Berlin"
+    prefixes: ["+4940"]
+    agents:
+      - {id: "hans", name: "Hans Meyer", username: "hans", password: "` + passHans + `"}
+customers:
+  - {id: "` + erikaID + `", number: "` + erika + `", name: "Erika Musterfrau", team: "berlin"}
+`
+
+type tlOptions struct {
+	ringTimeout    time.Duration
+	silenceTimeout time.Duration
+}
+
+// startTeamline writes a config for free ports, starts Teamline in process
+// against a fresh database and stops it at cleanup.
+func startTeamline(t testing.TB, o tlOptions) *teamline {
+	t.Helper()
+	if o.ringTimeout == 0 {
+		o.ringTimeout = 10 * time.Second
+	}
+	if o.silenceTimeout == 0 {
+		o.silenceTimeout = 20 * time.Second
+	}
+	port := peer.FreeSIPPort(t)
+	first := peer.FreePortRange(t, 41)
+	if first%2 == 1 {
+		first++
+	}
+	path := filepath.Join(t.TempDir(), "teamline.yaml")
+	yaml := fmt.Sprintf(rosterYAML, port, first, first+39, o.silenceTimeout, o.ringTimeout)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("test config: %v", err)
+	}
+	cfg.Database.URL = pgtest.URL(t)
+
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	if os.Getenv("TEAMLINE_TEST_DEBUG") != "" {
+		log = log.Level(zerolog.DebugLevel)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.Start(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("start teamline: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := a.Wait(); err != nil {
+			t.Errorf("teamline stopped with: %v", err)
+		}
+	})
+	return &teamline{t: t, app: a, port: port, sip: fmt.Sprintf("127.0.0.1:%d", port), cfg: cfg}
+}
+
+// sippAgent is an agent taking calls with SIPp: one instance answers (or
+// only rings), another registered its contact with digest auth.
+type sippAgent struct {
+	uas *peer.SIPpProcess
+	rtp *peer.RTPEndpoint
+}
+
+// startSIPpAgent registers username with the given password and starts the
+// UAS scenario that takes its calls.
+func (tl *teamline) startSIPpAgent(t testing.TB, username, password, scenario string, keys map[string]string) *sippAgent {
+	t.Helper()
+	rtp := peer.NewRTPEndpoint(t)
+	k := map[string]string{"rtp_port": fmt.Sprint(rtp.Port())}
+	for n, v := range keys {
+		k[n] = v
+	}
+	uas := peer.StartSIPp(t, peer.SIPpOptions{Scenario: scenario, Keys: k, Calls: 1, Timeout: 40 * time.Second})
+	tl.register(t, username, password, uas.Port(), "200")
+	return &sippAgent{uas: uas, rtp: rtp}
+}
+
+// register runs the REGISTER scenario for username, binding the contact at
+// contactPort, and checks the expected final status.
+func (tl *teamline) register(t testing.TB, username, password string, contactPort int, expect string) {
+	t.Helper()
+	keys := map[string]string{
+		"user":         username,
+		"password":     password,
+		"contact_port": fmt.Sprint(contactPort),
+		"expect":       expect,
+	}
+	reg := peer.StartSIPp(t, peer.SIPpOptions{Scenario: "register.xml", Remote: tl.sip, Keys: keys, Timeout: 10 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if code, err := reg.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("REGISTER %s (expect %s): sipp exit %d, %v\n%s", username, expect, code, err, reg.Messages())
+	}
+}
+
+// callRecord waits until the call log has written the call's end and returns
+// the record of the latest call from a customer.
+func (tl *teamline) lastCall(t testing.TB, customerID string) store.Call {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		calls, err := tl.app.Store.RecentCalls(ctx, customerID, 1)
+		if err != nil {
+			t.Fatalf("recent calls: %v", err)
+		}
+		if len(calls) == 1 && calls[0].EndedAt != nil {
+			return calls[0]
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no ended call record for %s (have %+v)", customerID, calls)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func waitCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

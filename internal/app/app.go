@@ -1,0 +1,299 @@
+// Package app wires Teamline's components together from a configuration:
+// the store, the roster, the media relay, the SIP edge and the HTTP API. The
+// teamline command and the end-to-end tests both start Teamline through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/teamline/teamline/config"
+	"github.com/teamline/teamline/internal/logging"
+	"github.com/teamline/teamline/media"
+	"github.com/teamline/teamline/roster"
+	"github.com/teamline/teamline/sip"
+	"github.com/teamline/teamline/store"
+	"github.com/teamline/teamline/web"
+)
+
+// Version is the build's version, set with -ldflags "-X ...app.Version=...".
+var Version = "dev"
+
+// Main runs the teamline command line and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "teamline", Version)
+		return 0
+	case "serve", "migrate":
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "teamline: unknown command %q\n", cmd)
+		usage(stderr)
+		return 2
+	}
+
+	fs := flag.NewFlagSet("teamline "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "configs/teamline.example.yaml", "configuration file")
+	logFormat := fs.String("log-format", "console", "log format: console or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(rest); err != nil {
+		return 2
+	}
+	log, err := logging.New(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "teamline:", err)
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "teamline: configuration error:")
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if cmd == "migrate" {
+		st, err := openStore(ctx, cfg, log)
+		if err != nil {
+			log.Error().Err(err).Msg("migrate")
+			return 1
+		}
+		st.Close()
+		log.Info().Msg("database is up to date")
+		return 0
+	}
+
+	a, err := Start(ctx, cfg, log)
+	if err != nil {
+		log.Error().Err(err).Msg("teamline could not start")
+		return 1
+	}
+	log.Info().Str("version", Version).Msg("teamline is serving; Ctrl-C stops it")
+	if err := a.Wait(); err != nil {
+		log.Error().Err(err).Msg("teamline stopped with an error")
+		return 1
+	}
+	log.Info().Msg("teamline stopped")
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: teamline <command> [flags]
+
+commands:
+  serve    --config FILE   run the hotline server (SIP, media relay, HTTP)
+  migrate  --config FILE   apply database migrations and exit
+  version                  print the version
+
+flags for serve and migrate:
+  --config FILE            configuration file (default configs/teamline.example.yaml)
+  --log-format console|json
+  --log-level debug|info|warn|error
+`)
+}
+
+// App is a running Teamline.
+type App struct {
+	// SIP is the SIP edge.
+	SIP *sip.Server
+	// Store is the database.
+	Store *store.Store
+	// Presence is the live agent state.
+	Presence *roster.Presence
+	// Media is the RTP relay.
+	Media *media.Manager
+
+	httpAddr netip.AddrPort
+	log      zerolog.Logger
+	wg       sync.WaitGroup
+	errMu    sync.Mutex
+	err      error
+}
+
+// HTTPAddr is the bound HTTP address.
+func (a *App) HTTPAddr() netip.AddrPort { return a.httpAddr }
+
+func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.Database.URL, log.With().Str("component", "store").Logger())
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	return st, nil
+}
+
+// Start opens the database (applying migrations), builds every component
+// and starts serving. Everything stops when ctx is done; Wait waits for it.
+func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, error) {
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := roster.FromConfig(cfg)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("roster: %w", err)
+	}
+	bindIP, err := netip.ParseAddr(cfg.Media.BindIP)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("media bind_ip: %w", err)
+	}
+	advertiseIP, err := netip.ParseAddr(cfg.Media.AdvertiseIP)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("media advertise_ip: %w", err)
+	}
+	mediaMgr, err := media.NewManager(media.Config{
+		BindIP:         bindIP,
+		AdvertiseIP:    advertiseIP,
+		PortMin:        cfg.Media.PortMin,
+		PortMax:        cfg.Media.PortMax,
+		SilenceTimeout: cfg.Media.SilenceTimeout,
+	}, log.With().Str("component", "media").Logger())
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("media relay: %w", err)
+	}
+	presence := roster.NewPresence()
+	callLog := store.NewCallLog(st, log.With().Str("component", "calllog").Logger(), 10000)
+
+	links := web.NewLinkSigner(cfg.HTTP.PublicURL, 24*time.Hour)
+	trunks := make([]sip.Trunk, 0, len(cfg.Trunks))
+	for _, t := range cfg.Trunks {
+		trunks = append(trunks, sip.Trunk{Name: t.Name, Networks: t.Sources})
+	}
+	sipSrv, err := sip.New(sip.Options{
+		UDPAddr:          cfg.SIP.UDP,
+		TCPAddr:          cfg.SIP.TCP,
+		Realm:            cfg.SIP.DigestRealm(),
+		AdvertiseHost:    cfg.SIP.AdvertiseHost,
+		UserAgent:        cfg.SIP.UserAgent,
+		DigestAlgorithms: cfg.SIP.DigestAlgorithms,
+		Trunks:           trunks,
+		DefaultCountry:   cfg.DefaultCountry,
+		RingTimeout:      cfg.Calls.RingTimeout,
+		MaxCallDuration:  cfg.Calls.MaxDuration,
+		HistoryURL:       links.CustomerURL,
+	}, sip.Deps{
+		Roster:   func() *roster.Snapshot { return snap },
+		Presence: presence,
+		Media:    mediaMgr,
+		Calls:    callLog,
+	}, log.With().Str("component", "sip").Logger())
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+
+	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Listen, err)
+	}
+	httpSrv := &http.Server{
+		Handler:           web.NewHandler(st, links, log.With().Str("component", "http").Logger()),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+
+	a := &App{
+		SIP:      sipSrv,
+		Store:    st,
+		Presence: presence,
+		Media:    mediaMgr,
+		httpAddr: httpLn.Addr().(*net.TCPAddr).AddrPort(),
+		log:      log,
+	}
+
+	logCtx, stopLog := context.WithCancel(context.WithoutCancel(ctx))
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); callLog.Run(logCtx) }()
+
+	sipDone := make(chan struct{})
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer close(sipDone)
+		if err := sipSrv.Run(ctx); err != nil {
+			a.setErr(err)
+		}
+	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.setErr(fmt.Errorf("http: %w", err))
+		}
+	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		<-ctx.Done()
+		shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = httpSrv.Shutdown(shutCtx)
+		<-sipDone
+		// Every call has written its last event: flush them, then stop.
+		if err := callLog.Flush(shutCtx); err != nil {
+			log.Warn().Err(err).Msg("call records not all written at shutdown")
+		}
+		stopLog()
+		st.Close()
+	}()
+
+	select {
+	case <-sipSrv.Ready():
+	case <-sipDone:
+		a.wg.Wait()
+		return nil, a.firstErr()
+	}
+	log.Info().Str("http", a.httpAddr.String()).Msg("HTTP listening")
+	return a, nil
+}
+
+// Wait blocks until Teamline has stopped and returns the first error.
+func (a *App) Wait() error {
+	a.wg.Wait()
+	return a.firstErr()
+}
+
+func (a *App) setErr(err error) {
+	a.errMu.Lock()
+	if a.err == nil {
+		a.err = err
+	}
+	a.errMu.Unlock()
+}
+
+func (a *App) firstErr() error {
+	a.errMu.Lock()
+	defer a.errMu.Unlock()
+	return a.err
+}

@@ -1,0 +1,523 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/teamline/teamline/media"
+	"github.com/teamline/teamline/phone"
+	"github.com/teamline/teamline/roster"
+	"github.com/teamline/teamline/store"
+)
+
+// A hotline call is one inbound leg (customer via trunk <-> Teamline) and,
+// while it rings, one outbound leg per registered contact of every agent
+// rung. The INVITE handler goroutine owns the call for its whole life; legs
+// report to it through events, and in-dialog requests (ACK, BYE) reach it
+// through the dialogs map.
+
+// legEventKind says what happened on an agent leg.
+type legEventKind int
+
+const (
+	legRinging legEventKind = iota + 1
+	legAnswered
+	legFailed
+)
+
+type legEvent struct {
+	kind   legEventKind
+	leg    *agentLeg
+	status int
+	err    error
+}
+
+// hangup says which side ended an established call.
+type hangup struct {
+	by  store.HangupBy
+	leg *agentLeg // the agent leg the BYE came on, for agent hangups
+}
+
+type call struct {
+	s     *Server
+	id    string // call record id
+	log   zerolog.Logger
+	req   *gosip.Request
+	tx    gosip.ServerTransaction
+	tag   string // Teamline's To tag towards the caller
+	trunk Trunk
+
+	display  string
+	number   string // E.164, or the raw user part when it does not parse
+	customer *roster.Customer
+	team     *roster.Team
+
+	media *media.Session
+
+	events    chan legEvent
+	cancelled chan struct{}
+	acked     chan struct{}
+	hangups   chan hangup
+
+	cancelOnce sync.Once
+	ackOnce    sync.Once
+
+	mu       sync.Mutex
+	winner   *agentLeg
+	settled  bool // no leg may win any more
+	reserved []string
+
+	answerSDP []byte // SDP Teamline answered the caller with (for re-INVITEs)
+	byeCSeq   uint32
+}
+
+func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
+	if to := req.To(); to != nil {
+		if tag, ok := to.Params.Get("tag"); ok && tag != "" {
+			s.handleReinvite(req, tx)
+			return
+		}
+	}
+	trunk, ok := s.trunkFor(req)
+	if !ok {
+		s.log.Warn().Str("call_id", req.CallID().Value()).Str("source", req.Source()).
+			Msg("INVITE from an address that is not a configured trunk: 403")
+		s.respond(req, tx, 403)
+		return
+	}
+	s.calls.Add(1)
+	defer s.calls.Done()
+	s.active.Add(1)
+	defer s.active.Add(-1)
+
+	c := &call{
+		s:         s,
+		id:        uuid.NewString(),
+		req:       req,
+		tx:        tx,
+		tag:       gosip.GenerateTagN(16),
+		trunk:     trunk,
+		cancelled: make(chan struct{}),
+		acked:     make(chan struct{}),
+		hangups:   make(chan hangup, 4),
+	}
+	c.log = s.log.With().Str("call_id", req.CallID().Value()).Str("record", c.id).Logger()
+	ctx, cancel := context.WithTimeout(s.baseCtx, s.opts.MaxCallDuration)
+	defer cancel()
+	c.run(ctx)
+}
+
+// handleReinvite answers a re-INVITE (session refresh, hold) on an
+// established call with the SDP Teamline already gave, so the media path
+// stays anchored and the call is not dropped.
+func (s *Server) handleReinvite(req *gosip.Request, tx gosip.ServerTransaction) {
+	d, ok := s.dialogs.get(req.CallID().Value())
+	if !ok {
+		s.respond(req, tx, 481)
+		return
+	}
+	body := d.currentSDP()
+	if body == nil {
+		s.respond(req, tx, 488)
+		return
+	}
+	res := gosip.NewResponseFromRequest(req, 200, "OK", body)
+	res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(s.contactHeader(req.Transport()))
+	_ = tx.Respond(res)
+}
+
+func (c *call) run(ctx context.Context) {
+	started := time.Now()
+	c.sendProvisional(100)
+
+	if !c.tx.OnCancel(func(*gosip.Request) { c.cancelOnce.Do(func() { close(c.cancelled) }) }) {
+		c.log.Debug().Msg("caller cancelled before the call was set up")
+		return
+	}
+
+	offer, err := c.parseOffer()
+	c.identify()
+	c.s.deps.Calls.Started(store.CallStart{
+		ID: c.id, SIPCallID: c.req.CallID().Value(), CallerNumber: c.number,
+		CustomerID: c.customerID(), TeamID: c.team.ID, Trunk: c.trunk.Name, At: started,
+	})
+	if err != nil {
+		c.log.Warn().Err(err).Msg("caller SDP not acceptable: 488")
+		c.reject(488, store.OutcomeRejected, "sdp: "+err.Error())
+		return
+	}
+
+	sess, err := c.s.deps.Media.NewSession(c.req.CallID().Value(), c.log)
+	if err != nil {
+		c.log.Error().Err(err).Msg("no media ports: 503")
+		c.reject(503, store.OutcomeRejected, "media: "+err.Error())
+		return
+	}
+	c.media = sess
+	defer func() { _ = sess.Close() }()
+	sess.SetRemoteA(offer.RTP)
+
+	legs := c.fork(ctx)
+	if len(legs) == 0 {
+		c.log.Info().Msg("no agent of the team is registered and free: 480")
+		c.reject(480, store.OutcomeUnanswered, "no agent available")
+		return
+	}
+	defer c.releaseAgents()
+
+	winner, outcome, reason := c.ring(ctx, legs)
+	if winner == nil {
+		switch outcome {
+		case store.OutcomeAbandoned:
+			// sipgo already answered the CANCEL with 200 and the INVITE with 487.
+			c.log.Info().Msg("caller hung up while agents rang")
+			c.s.deps.Calls.Ended(c.id, outcome, store.HangupCaller, reason, time.Now())
+		default:
+			c.log.Info().Str("reason", reason).Msg("no agent answered: 480")
+			c.reject(480, outcome, reason)
+		}
+		return
+	}
+	c.talk(ctx, winner)
+}
+
+// parseOffer reads the caller's SDP offer.
+func (c *call) parseOffer() (media.MediaInfo, error) {
+	if len(c.req.Body()) == 0 {
+		return media.MediaInfo{}, errors.New("INVITE without SDP offer")
+	}
+	if ct := c.req.ContentType(); ct != nil && !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {
+		return media.MediaInfo{}, fmt.Errorf("content type %q", ct.Value())
+	}
+	_, info, err := media.ParseSDP(c.req.Body())
+	return info, err
+}
+
+// identify normalises the caller ID and resolves the customer and team.
+func (c *call) identify() {
+	display, user := callerID(c.req)
+	c.display = display
+	snap := c.s.deps.Roster()
+	number, err := phone.Normalize(user, c.s.opts.DefaultCountry)
+	if err != nil {
+		c.number = user
+		if c.number == "" {
+			c.number = "anonymous"
+		}
+		res := snap.Resolve("")
+		c.team = res.Team
+		c.log = c.log.With().Str("team", c.team.ID).Logger()
+		c.log.Info().Str("caller", user).Err(err).Str("why", res.Reason).Msg("caller number not usable")
+		return
+	}
+	c.number = number
+	res := snap.Resolve(number)
+	c.team, c.customer = res.Team, res.Customer
+	c.log = c.log.With().Str("team", c.team.ID).Logger()
+	c.log.Info().Str("caller", number).Str("customer", c.customerID()).Str("why", res.Reason).Msg("hotline call")
+}
+
+func (c *call) customerID() string {
+	if c.customer == nil {
+		return ""
+	}
+	return c.customer.ID
+}
+
+// fork reserves every free agent of the team that has a registration and
+// sends an INVITE to each of their contacts in parallel.
+func (c *call) fork(ctx context.Context) []*agentLeg {
+	offer, err := media.RewriteSDP(c.req.Body(), c.media.LocalB(), sdpSessionID(), 1)
+	if err != nil {
+		c.log.Error().Err(err).Msg("rewrite SDP for agents")
+		return nil
+	}
+	var targets []legTarget
+	for _, a := range c.team.Agents {
+		bindings := c.s.registrar.BindingsByAgent(a.ID)
+		if len(bindings) == 0 {
+			continue
+		}
+		if !c.s.deps.Presence.TryReserve(a.ID, c.id) {
+			c.log.Debug().Str("agent", a.ID).Msg("agent busy, not rung")
+			continue
+		}
+		c.reserved = append(c.reserved, a.ID)
+		for _, b := range bindings {
+			targets = append(targets, legTarget{agent: a, binding: b})
+		}
+	}
+	c.events = make(chan legEvent, 2*len(targets))
+	legs := make([]*agentLeg, 0, len(targets))
+	for _, t := range targets {
+		leg, err := c.newLeg(ctx, t, offer)
+		if err != nil {
+			c.log.Warn().Err(err).Str("agent", t.agent.ID).Str("contact", t.binding.Contact.String()).Msg("could not ring agent")
+			continue
+		}
+		legs = append(legs, leg)
+		go leg.run()
+	}
+	return legs
+}
+
+// ring waits for the first agent to answer, the caller to give up, every leg
+// to fail, or the ring time to pass.
+func (c *call) ring(ctx context.Context, legs []*agentLeg) (*agentLeg, store.Outcome, string) {
+	timer := time.NewTimer(c.s.opts.RingTimeout)
+	defer timer.Stop()
+	pending := len(legs)
+	ringing := false
+	var winner *agentLeg
+	var outcome store.Outcome
+	var reason string
+loop:
+	for pending > 0 {
+		select {
+		case ev := <-c.events:
+			switch ev.kind {
+			case legRinging:
+				if !ringing {
+					ringing = true
+					c.sendProvisional(180)
+				}
+			case legFailed:
+				pending--
+				ev.leg.log.Debug().Int("status", ev.status).AnErr("error", ev.err).Msg("agent leg ended")
+			case legAnswered:
+				winner = ev.leg
+				break loop
+			}
+		case <-c.cancelled:
+			outcome, reason = store.OutcomeAbandoned, "caller cancelled"
+			break loop
+		case <-timer.C:
+			outcome, reason = store.OutcomeUnanswered, "ring timeout"
+			break loop
+		case <-ctx.Done():
+			outcome, reason = store.OutcomeUnanswered, "server shutting down"
+			break loop
+		}
+	}
+	if winner == nil && outcome == "" {
+		outcome, reason = store.OutcomeUnanswered, "no agent answered"
+	}
+	c.mu.Lock()
+	c.settled = true
+	c.mu.Unlock()
+	for _, l := range legs {
+		if l != winner {
+			l.cancel()
+		}
+	}
+	return winner, outcome, reason
+}
+
+// claim makes leg the winner if no other leg won and ringing is not over.
+func (c *call) claim(leg *agentLeg) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.winner != nil || c.settled {
+		return false
+	}
+	c.winner = leg
+	return true
+}
+
+// talk bridges the caller with the agent who answered until one hangs up.
+func (c *call) talk(ctx context.Context, leg *agentLeg) {
+	c.log = c.log.With().Str("agent", leg.agent.ID).Logger()
+	leg.log = leg.log.With().Str("agent", leg.agent.ID).Logger()
+
+	_, answer, err := media.ParseSDP(leg.answer.Body())
+	if err != nil {
+		c.log.Warn().Err(err).Msg("agent answered with unusable SDP")
+		leg.hangup()
+		c.reject(488, store.OutcomeUnanswered, "agent sdp: "+err.Error())
+		return
+	}
+	c.media.SetRemoteB(answer.RTP)
+	body, err := media.RewriteSDP(leg.answer.Body(), c.media.LocalA(), sdpSessionID(), 1)
+	if err != nil {
+		c.log.Warn().Err(err).Msg("rewrite agent SDP for caller")
+		leg.hangup()
+		c.reject(488, store.OutcomeUnanswered, "agent sdp: "+err.Error())
+		return
+	}
+	c.answerSDP = body
+
+	inbound := callerEnd{c}
+	c.s.dialogs.put(c.req.CallID().Value(), inbound)
+	defer c.s.dialogs.remove(c.req.CallID().Value())
+	c.s.dialogs.put(leg.invite.CallID().Value(), leg)
+	defer c.s.dialogs.remove(leg.invite.CallID().Value())
+
+	select {
+	case <-c.cancelled:
+		// The caller gave up in the same instant the agent answered.
+		leg.hangup()
+		c.s.deps.Calls.Ended(c.id, store.OutcomeAbandoned, store.HangupCaller, "caller cancelled as agent answered", time.Now())
+		return
+	default:
+	}
+	res := responseWithTag(c.req, 200, "OK", c.tag, body)
+	res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(c.s.contactHeader(c.req.Transport()))
+	res.AppendHeader(gosip.NewHeader("Server", c.s.opts.UserAgent))
+	if err := c.tx.Respond(res); err != nil {
+		c.log.Warn().Err(err).Msg("send 200 to caller")
+		leg.hangup()
+		c.s.deps.Calls.Ended(c.id, store.OutcomeAbandoned, store.HangupSystem, "200 to caller failed", time.Now())
+		return
+	}
+	answeredAt := time.Now()
+	c.s.deps.Presence.Answered(leg.agent.ID, c.id)
+	c.s.deps.Calls.Answered(c.id, leg.agent.ID, answeredAt)
+	c.media.Start(ctx)
+	c.log.Info().Msg("call answered")
+
+	if !c.waitAck(ctx, res) {
+		c.log.Warn().Msg("caller never acknowledged the 200: ending the call")
+		leg.hangup()
+		c.hangupCaller()
+		c.s.deps.Calls.Ended(c.id, store.OutcomeAnswered, store.HangupSystem, "no ACK from caller", time.Now())
+		return
+	}
+
+	var by store.HangupBy
+	var reason string
+	select {
+	case h := <-c.hangups:
+		by = h.by
+		if h.by == store.HangupCaller {
+			leg.hangup()
+			reason = "caller hung up"
+		} else {
+			c.hangupCaller()
+			reason = "agent hung up"
+		}
+	case <-c.media.Done():
+		by, reason = store.HangupSystem, "no RTP"
+		if err := c.media.Err(); err != nil {
+			reason = "media: " + err.Error()
+		}
+		leg.hangup()
+		c.hangupCaller()
+	case <-ctx.Done():
+		by, reason = store.HangupSystem, "maximum call duration or shutdown"
+		leg.hangup()
+		c.hangupCaller()
+	}
+	st := c.media.Stats()
+	c.log.Info().Str("hangup_by", string(by)).Str("reason", reason).
+		Dur("talk", time.Since(answeredAt)).Interface("rtp", st).Msg("call ended")
+	c.s.deps.Calls.Ended(c.id, store.OutcomeAnswered, by, reason, time.Now())
+}
+
+// waitAck retransmits the 2xx over UDP until the caller's ACK arrives
+// (RFC 3261 §13.3.1.4): T1, doubling to T2, for 64*T1 in all.
+func (c *call) waitAck(ctx context.Context, res *gosip.Response) bool {
+	reliable := gosip.IsReliable(c.req.Transport())
+	interval := gosip.T1
+	deadline := time.NewTimer(64 * gosip.T1)
+	defer deadline.Stop()
+	retrans := time.NewTimer(interval)
+	defer retrans.Stop()
+	for {
+		select {
+		case <-c.acked:
+			return true
+		case h := <-c.hangups:
+			// A BYE before the ACK still proves the 200 arrived; hand the
+			// hangup on to the talk loop.
+			c.hangups <- h
+			return true
+		case <-deadline.C:
+			return false
+		case <-ctx.Done():
+			return false
+		case <-retrans.C:
+			if !reliable {
+				_ = c.tx.Respond(res)
+			}
+			interval = min(2*interval, gosip.T2)
+			retrans.Reset(interval)
+		}
+	}
+}
+
+// reject answers the caller with a final error status and closes the record.
+func (c *call) reject(code int, outcome store.Outcome, reason string) {
+	res := responseWithTag(c.req, code, statusText(code), c.tag, nil)
+	res.AppendHeader(gosip.NewHeader("Server", c.s.opts.UserAgent))
+	if err := c.tx.Respond(res); err != nil {
+		c.log.Debug().Err(err).Int("status", code).Msg("final response not sent")
+	}
+	c.s.deps.Calls.Ended(c.id, outcome, store.HangupSystem, reason, time.Now())
+}
+
+func (c *call) sendProvisional(code int) {
+	res := responseWithTag(c.req, code, statusText(code), c.tag, nil)
+	if err := c.tx.Respond(res); err != nil {
+		c.log.Debug().Err(err).Int("status", code).Msg("provisional response not sent")
+	}
+}
+
+// hangupCaller sends BYE to the caller.
+func (c *call) hangupCaller() {
+	c.mu.Lock()
+	c.byeCSeq++
+	cseq := c.byeCSeq
+	c.mu.Unlock()
+	bye := buildByeUAS(c.req, c.tag, cseq)
+	ctx, cancel := context.WithTimeout(context.Background(), 64*gosip.T1)
+	defer cancel()
+	res, err := c.s.client.Do(ctx, bye, keepRequest)
+	if err != nil {
+		c.log.Warn().Err(err).Msg("BYE to caller failed")
+		return
+	}
+	c.log.Debug().Int("status", res.StatusCode).Msg("BYE to caller answered")
+}
+
+func (c *call) releaseAgents() {
+	for _, id := range c.reserved {
+		c.s.deps.Presence.Release(id, c.id)
+	}
+}
+
+// callerEnd receives the in-dialog requests of the inbound leg.
+type callerEnd struct{ c *call }
+
+func (e callerEnd) ack(*gosip.Request) { e.c.ackOnce.Do(func() { close(e.c.acked) }) }
+
+func (e callerEnd) bye(*gosip.Request) {
+	select {
+	case e.c.hangups <- hangup{by: store.HangupCaller}:
+	default:
+	}
+}
+
+func (e callerEnd) currentSDP() []byte { return e.c.answerSDP }
+
+// keepRequest is a client request option that sends the request exactly as
+// built, only adding Teamline's Via when it has none.
+func keepRequest(c *sipgo.Client, req *gosip.Request) error {
+	if req.Via() == nil {
+		return sipgo.ClientRequestAddVia(c, req)
+	}
+	return nil
+}
+
+// sdpSessionID returns an o= session id (RFC 4566 §5.2: an NTP-ish number).
+func sdpSessionID() uint64 { return uint64(time.Now().UnixNano()) / 1000 }

@@ -1,0 +1,266 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/teamline/teamline/roster"
+	"github.com/teamline/teamline/store"
+)
+
+// legTarget is one registered contact of one agent to ring.
+type legTarget struct {
+	agent   *roster.Agent
+	binding Binding
+}
+
+// agentLeg is one outgoing INVITE to one contact of an agent. Its goroutine
+// reads the INVITE transaction's responses and reports to the call; the
+// first 2xx claims the call, any later 2xx is ACKed and hung up at once.
+type agentLeg struct {
+	c      *call
+	agent  *roster.Agent
+	log    zerolog.Logger
+	invite *gosip.Request
+	offer  []byte
+	tx     gosip.ClientTransaction
+
+	cancelOnce sync.Once
+	cancelCh   chan struct{}
+
+	mu      sync.Mutex
+	answer  *gosip.Response // the 2xx, once answered
+	cseq    uint32
+	hungUp  bool
+	ackSent *gosip.Request
+}
+
+// newLeg builds the INVITE for one agent contact and starts its transaction.
+func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte) (*agentLeg, error) {
+	s := c.s
+	req := gosip.NewRequest(gosip.INVITE, *t.binding.Contact.Clone())
+	transport := strings.ToUpper(t.binding.Transport)
+	if transport == "" {
+		transport = "UDP"
+	}
+	req.SetTransport(transport)
+	if dst := legDestination(t.binding, transport); dst != "" {
+		req.SetDestination(dst)
+	}
+
+	// Who is calling: the customer's name when we know them, else what the
+	// trunk said, and the normalised number (RFC 3261 §8.1.1.3).
+	name := c.display
+	if c.customer != nil && c.customer.Name != "" {
+		name = c.customer.Name
+	}
+	from := &gosip.FromHeader{
+		DisplayName: quoteDisplay(name),
+		Address:     gosip.Uri{Scheme: "sip", User: c.number, Host: s.opts.Realm},
+		Params:      gosip.NewParams(),
+	}
+	from.Params.Add("tag", gosip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&gosip.ToHeader{
+		DisplayName: quoteDisplay(t.agent.Name),
+		Address:     gosip.Uri{Scheme: "sip", User: t.agent.Username, Host: s.opts.Realm},
+	})
+	callID := gosip.CallIDHeader(uuid.NewString())
+	req.AppendHeader(&callID)
+	req.AppendHeader(&gosip.CSeqHeader{SeqNo: 1, MethodName: gosip.INVITE})
+	maxFwd := gosip.MaxForwardsHeader(70)
+	req.AppendHeader(&maxFwd)
+	req.AppendHeader(s.contactHeader(transport))
+	req.AppendHeader(gosip.NewHeader("User-Agent", s.opts.UserAgent))
+	customer := c.customerID()
+	if customer == "" {
+		customer = "unknown"
+	}
+	req.AppendHeader(gosip.NewHeader("X-Teamline-Customer", customer))
+	req.AppendHeader(gosip.NewHeader("X-Teamline-Team", c.team.ID))
+	req.AppendHeader(gosip.NewHeader("X-Teamline-Call", c.id))
+	if s.opts.HistoryURL != nil {
+		if u := s.opts.HistoryURL(c.customerID(), c.number); u != "" {
+			req.AppendHeader(gosip.NewHeader("Call-Info", "<"+u+">;purpose=info"))
+		}
+	}
+	req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(offer)
+
+	leg := &agentLeg{
+		c:        c,
+		agent:    t.agent,
+		invite:   req,
+		offer:    offer,
+		cancelCh: make(chan struct{}),
+		cseq:     1,
+		log: c.log.With().Str("leg_call_id", callID.Value()).Str("ringing_agent", t.agent.ID).
+			Str("contact", t.binding.Contact.String()).Logger(),
+	}
+	tx, err := s.client.TransactionRequest(ctx, req, keepRequest)
+	if err != nil {
+		return nil, fmt.Errorf("invite agent %s: %w", t.agent.ID, err)
+	}
+	leg.tx = tx
+	leg.log.Debug().Msg("ringing agent")
+	return leg, nil
+}
+
+func (l *agentLeg) emit(kind legEventKind, status int, err error) {
+	// The channel has room for every event every leg can send.
+	l.c.events <- legEvent{kind: kind, leg: l, status: status, err: err}
+}
+
+// run follows the INVITE transaction until it has a final response.
+func (l *agentLeg) run() {
+	provisional, cancelWanted, cancelSent, ringing := false, false, false, false
+	cancelCh := l.cancelCh
+	for {
+		select {
+		case res := <-l.tx.Responses():
+			switch {
+			case res.IsProvisional():
+				if res.StatusCode > 100 {
+					provisional = true
+				}
+				if cancelWanted && !cancelSent {
+					cancelSent = true
+					l.sendCancel()
+				}
+				if !ringing && !cancelWanted && res.StatusCode >= 180 {
+					ringing = true
+					l.emit(legRinging, res.StatusCode, nil)
+				}
+			case res.IsSuccess():
+				l.accept(res)
+				if !cancelWanted && l.c.claim(l) {
+					l.emit(legAnswered, res.StatusCode, nil)
+					return
+				}
+				// Lost the race, or the 2xx crossed our CANCEL: ACK and BYE
+				// (RFC 3261 §9.1 leaves this to the UAC).
+				l.log.Info().Msg("agent answered after the call was taken: hanging up that leg")
+				l.hangup()
+				l.emit(legFailed, res.StatusCode, nil)
+				return
+			default:
+				l.emit(legFailed, res.StatusCode, nil)
+				return
+			}
+		case <-cancelCh:
+			cancelCh = nil
+			cancelWanted = true
+			// RFC 3261 §9.1: CANCEL only once a provisional response came;
+			// otherwise it is sent when one does.
+			if provisional && !cancelSent {
+				cancelSent = true
+				l.sendCancel()
+			}
+		case <-l.tx.Done():
+			l.emit(legFailed, 0, l.tx.Err())
+			return
+		}
+	}
+}
+
+// cancel asks the leg to stop ringing.
+func (l *agentLeg) cancel() { l.cancelOnce.Do(func() { close(l.cancelCh) }) }
+
+func (l *agentLeg) sendCancel() {
+	req := buildCancel(l.invite)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 64*gosip.T1)
+		defer cancel()
+		if _, err := l.c.s.client.Do(ctx, req, keepRequest); err != nil {
+			l.log.Debug().Err(err).Msg("CANCEL to agent failed")
+		}
+	}()
+}
+
+// accept ACKs a 2xx and keeps ACKing its retransmissions.
+func (l *agentLeg) accept(res *gosip.Response) {
+	ack := buildAck(l.invite, res)
+	l.mu.Lock()
+	l.answer = res
+	l.ackSent = ack
+	l.mu.Unlock()
+	if err := l.c.s.client.WriteRequest(ack, keepRequest); err != nil {
+		l.log.Warn().Err(err).Msg("ACK to agent failed")
+	}
+	l.tx.OnRetransmission(func(*gosip.Response) {
+		if err := l.c.s.client.WriteRequest(ack, keepRequest); err != nil {
+			l.log.Debug().Err(err).Msg("ACK retransmission failed")
+		}
+	})
+}
+
+// hangup sends BYE on an answered leg (once).
+func (l *agentLeg) hangup() {
+	l.mu.Lock()
+	if l.hungUp || l.answer == nil {
+		l.mu.Unlock()
+		return
+	}
+	l.hungUp = true
+	l.cseq++
+	bye := buildByeUAC(l.invite, l.answer, l.cseq)
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 64*gosip.T1)
+	defer cancel()
+	res, err := l.c.s.client.Do(ctx, bye, keepRequest)
+	if err != nil {
+		l.log.Warn().Err(err).Msg("BYE to agent failed")
+		return
+	}
+	l.log.Debug().Int("status", res.StatusCode).Msg("BYE to agent answered")
+}
+
+// ack implements dialogEnd; an agent never ACKs Teamline.
+func (l *agentLeg) ack(*gosip.Request) {}
+
+// bye implements dialogEnd: the agent hung up.
+func (l *agentLeg) bye(*gosip.Request) {
+	l.mu.Lock()
+	l.hungUp = true
+	l.mu.Unlock()
+	select {
+	case l.c.hangups <- hangup{by: store.HangupAgent, leg: l}:
+	default:
+	}
+}
+
+// currentSDP implements dialogEnd.
+func (l *agentLeg) currentSDP() []byte { return l.offer }
+
+// legDestination picks where an INVITE to a binding goes. Over TCP (and
+// later WS) it is the connection the REGISTER came on, the only path to a
+// browser or a phone behind NAT. Over UDP it is the Contact when the Contact
+// names the address the REGISTER came from, and the source address when they
+// differ (a phone behind NAT advertising its private address). Empty means
+// the Contact URI.
+func legDestination(b Binding, transport string) string {
+	if b.Source == "" {
+		return ""
+	}
+	if transport != "UDP" {
+		return b.Source
+	}
+	host, _, err := net.SplitHostPort(b.Source)
+	if err != nil {
+		return ""
+	}
+	src, err1 := netip.ParseAddr(host)
+	contact, err2 := netip.ParseAddr(b.Contact.Host)
+	if err1 == nil && err2 == nil && src.Unmap() == contact.Unmap() {
+		return ""
+	}
+	return b.Source
+}

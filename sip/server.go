@@ -1,0 +1,392 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
+
+	"github.com/teamline/teamline/internal/logging"
+	"github.com/teamline/teamline/media"
+	"github.com/teamline/teamline/roster"
+	"github.com/teamline/teamline/store"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultRingTimeout     = 30 * time.Second
+	DefaultMaxCallDuration = 4 * time.Hour
+	// udpReadBuffer is the UDP socket receive buffer: large enough that a
+	// burst of calls is queued in the kernel instead of dropped.
+	udpReadBuffer = 4 << 20
+	// udpMTU is the largest SIP message Teamline sends over UDP. SDP with
+	// many codecs (and later WebRTC) does not fit the 1300 bytes of sipgo's
+	// default; loopback and most trunks carry up to 64 KiB fine.
+	udpMTU = 8000
+)
+
+// Trunk is a carrier connection allowed to send calls in.
+type Trunk struct {
+	// Name identifies the trunk in logs and call records.
+	Name string
+	// Networks are the source networks the trunk's INVITEs come from.
+	Networks []netip.Prefix
+}
+
+// Options configures the SIP edge.
+type Options struct {
+	// UDPAddr and TCPAddr are the listen addresses ("0.0.0.0:5060"); empty
+	// disables that transport.
+	UDPAddr, TCPAddr string
+	// Realm is the SIP domain, also the digest realm agents authenticate in.
+	Realm string
+	// AdvertiseHost is the host Teamline puts into Via and Contact headers.
+	AdvertiseHost string
+	// UserAgent is sent in User-Agent and Server headers.
+	UserAgent string
+	// DigestAlgorithms are offered to agents in this order (DigestMD5,
+	// DigestSHA256); empty means MD5 only.
+	DigestAlgorithms []string
+	// Trunks are the only sources allowed to send calls in.
+	Trunks []Trunk
+	// DefaultCountry is the ISO 3166 region used to read national numbers.
+	DefaultCountry string
+	// RingTimeout is how long agents ring before the caller gets 480.
+	RingTimeout time.Duration
+	// MaxCallDuration ends any call that lasts longer.
+	MaxCallDuration time.Duration
+	// HistoryURL returns the customer history link sent to agents in
+	// Call-Info; nil sends none.
+	HistoryURL func(customerID, number string) string
+}
+
+// CallRecorder receives the call record as the call progresses. It must not
+// block: the store's CallLog queues writes so a database outage never holds
+// up a call.
+type CallRecorder interface {
+	Started(store.CallStart)
+	Answered(id, agentID string, at time.Time)
+	Ended(id string, outcome store.Outcome, hangupBy store.HangupBy, reason string, at time.Time)
+}
+
+// Deps are the components the SIP edge works with.
+type Deps struct {
+	// Roster returns the current roster snapshot.
+	Roster func() *roster.Snapshot
+	// Presence tracks which agents are ringing or on a call.
+	Presence *roster.Presence
+	// Media allocates relay sessions.
+	Media *media.Manager
+	// Calls records calls.
+	Calls CallRecorder
+}
+
+// Server is Teamline's SIP edge: registrar for agents and B2BUA for hotline
+// calls.
+type Server struct {
+	opts Options
+	deps Deps
+	log  zerolog.Logger
+
+	ua        *sipgo.UserAgent
+	srv       *sipgo.Server
+	client    *sipgo.Client
+	registrar *Registrar
+
+	dialogs dialogs
+	calls   sync.WaitGroup
+	active  atomic.Int64
+
+	ready     chan struct{}
+	mu        sync.Mutex
+	udpAddr   netip.AddrPort
+	tcpAddr   netip.AddrPort
+	baseCtx   context.Context
+	closeOnce sync.Once
+}
+
+// New builds a Server; Run starts it.
+func New(opts Options, deps Deps, log zerolog.Logger) (*Server, error) {
+	if opts.RingTimeout <= 0 {
+		opts.RingTimeout = DefaultRingTimeout
+	}
+	if opts.MaxCallDuration <= 0 {
+		opts.MaxCallDuration = DefaultMaxCallDuration
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "Teamline"
+	}
+	if deps.Roster == nil || deps.Presence == nil || deps.Media == nil || deps.Calls == nil {
+		return nil, errors.New("sip server: roster, presence, media and call recorder are required")
+	}
+	slogger := logging.Slog(log.With().Str("component", "sipgo").Logger())
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(opts.UserAgent),
+		sipgo.WithUserAgentHostname(opts.AdvertiseHost),
+		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerLogger(slogger)),
+		sipgo.WithUserAgentTransactionLayerOptions(gosip.WithTransactionLayerLogger(slogger)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("sip user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slogger))
+	if err != nil {
+		return nil, fmt.Errorf("sip server: %w", err)
+	}
+	client, err := sipgo.NewClient(ua, sipgo.WithClientLogger(slogger), sipgo.WithClientHostname(opts.AdvertiseHost))
+	if err != nil {
+		return nil, fmt.Errorf("sip client: %w", err)
+	}
+	s := &Server{
+		opts:   opts,
+		deps:   deps,
+		log:    log,
+		ua:     ua,
+		srv:    srv,
+		client: client,
+		ready:  make(chan struct{}),
+	}
+	s.dialogs.init()
+	if len(opts.DigestAlgorithms) == 0 {
+		opts.DigestAlgorithms = []string{DigestMD5}
+	}
+	s.registrar = NewRegistrar(opts.Realm, rosterCredentials{deps.Roster}, log.With().Str("component", "registrar").Logger(),
+		WithRegistrarDigestOptions(WithDigestAlgorithms(opts.DigestAlgorithms...)))
+	srv.OnRegister(s.registrar.HandleRegister)
+	srv.OnInvite(s.handleInvite)
+	srv.OnAck(s.handleAck)
+	srv.OnBye(s.handleBye)
+	srv.OnCancel(s.handleStrayCancel)
+	srv.OnOptions(s.handleOptions)
+	srv.OnNoRoute(s.handleNoRoute)
+	return s, nil
+}
+
+// Registrar returns the agent registrar.
+func (s *Server) Registrar() *Registrar { return s.registrar }
+
+// Ready is closed once the listeners are bound.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// UDPAddr is the bound UDP address (valid after Ready).
+func (s *Server) UDPAddr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.udpAddr
+}
+
+// TCPAddr is the bound TCP address (valid after Ready).
+func (s *Server) TCPAddr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tcpAddr
+}
+
+// ActiveCalls is the number of hotline calls in progress.
+func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
+
+// Run binds the listeners and serves until ctx is done. Calls in progress
+// when ctx ends are hung up (BYE to both sides) before Run returns.
+func (s *Server) Run(ctx context.Context) error {
+	gosip.UDPMTUSize = udpMTU
+	callsCtx, stopCalls := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCalls()
+	s.baseCtx = callsCtx
+
+	errc := make(chan error, 2)
+	var closers []func() error
+	if s.opts.UDPAddr != "" {
+		pc, err := net.ListenPacket("udp", s.opts.UDPAddr)
+		if err != nil {
+			return fmt.Errorf("listen sip udp %s: %w", s.opts.UDPAddr, err)
+		}
+		if uc, ok := pc.(*net.UDPConn); ok {
+			_ = uc.SetReadBuffer(udpReadBuffer)
+		}
+		closers = append(closers, pc.Close)
+		s.mu.Lock()
+		s.udpAddr = pc.LocalAddr().(*net.UDPAddr).AddrPort()
+		s.mu.Unlock()
+		go func() { errc <- s.srv.ServeUDP(pc) }()
+	}
+	if s.opts.TCPAddr != "" {
+		l, err := net.Listen("tcp", s.opts.TCPAddr)
+		if err != nil {
+			for _, c := range closers {
+				_ = c()
+			}
+			return fmt.Errorf("listen sip tcp %s: %w", s.opts.TCPAddr, err)
+		}
+		closers = append(closers, l.Close)
+		s.mu.Lock()
+		s.tcpAddr = l.Addr().(*net.TCPAddr).AddrPort()
+		s.mu.Unlock()
+		go func() { errc <- s.srv.ServeTCP(l) }()
+	}
+	regCtx, stopReg := context.WithCancel(ctx)
+	defer stopReg()
+	go s.registrar.Run(regCtx)
+
+	s.log.Info().Str("udp", s.UDPAddr().String()).Str("tcp", s.TCPAddr().String()).
+		Str("realm", s.opts.Realm).Msg("SIP listening")
+	close(s.ready)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			runErr = fmt.Errorf("sip serve: %w", err)
+		}
+	}
+	// Hang up what is in progress, then close the transports.
+	stopCalls()
+	done := make(chan struct{})
+	go func() { s.calls.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		s.log.Warn().Int("calls", s.ActiveCalls()).Msg("calls still ending at shutdown")
+	}
+	for _, c := range closers {
+		_ = c()
+	}
+	s.closeOnce.Do(func() { _ = s.ua.Close() })
+	return runErr
+}
+
+// trunkFor returns the trunk whose networks contain the request's source.
+func (s *Server) trunkFor(req *gosip.Request) (Trunk, bool) {
+	host, _, err := net.SplitHostPort(req.Source())
+	if err != nil {
+		return Trunk{}, false
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return Trunk{}, false
+	}
+	addr = addr.Unmap()
+	for _, t := range s.opts.Trunks {
+		for _, n := range t.Networks {
+			if n.Contains(addr) {
+				return t, true
+			}
+		}
+	}
+	return Trunk{}, false
+}
+
+func (s *Server) respond(req *gosip.Request, tx gosip.ServerTransaction, code int) {
+	res := gosip.NewResponseFromRequest(req, code, statusText(code), nil)
+	res.AppendHeader(gosip.NewHeader("Server", s.opts.UserAgent))
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug().Err(err).Int("status", code).Msg("respond failed")
+	}
+}
+
+func (s *Server) handleOptions(req *gosip.Request, tx gosip.ServerTransaction) {
+	res := gosip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(gosip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"))
+	res.AppendHeader(gosip.NewHeader("Accept", "application/sdp"))
+	_ = tx.Respond(res)
+}
+
+func (s *Server) handleNoRoute(req *gosip.Request, tx gosip.ServerTransaction) {
+	res := gosip.NewResponseFromRequest(req, 405, statusText(405), nil)
+	res.AppendHeader(gosip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"))
+	_ = tx.Respond(res)
+}
+
+// handleStrayCancel answers a CANCEL that matched no INVITE transaction
+// (RFC 3261 §9.2: 481).
+func (s *Server) handleStrayCancel(req *gosip.Request, tx gosip.ServerTransaction) {
+	s.respond(req, tx, 481)
+}
+
+// handleAck routes an ACK for a 2xx (a transaction of its own) to its call.
+func (s *Server) handleAck(req *gosip.Request, _ gosip.ServerTransaction) {
+	if d, ok := s.dialogs.get(req.CallID().Value()); ok {
+		d.ack(req)
+	}
+}
+
+// handleBye routes a BYE to the call it ends, from either leg.
+func (s *Server) handleBye(req *gosip.Request, tx gosip.ServerTransaction) {
+	d, ok := s.dialogs.get(req.CallID().Value())
+	if !ok {
+		s.respond(req, tx, 481)
+		return
+	}
+	s.respond(req, tx, 200)
+	d.bye(req)
+}
+
+// rosterCredentials lets the registrar look agents up in the live roster.
+type rosterCredentials struct{ snapshot func() *roster.Snapshot }
+
+// Credential implements CredentialSource.
+func (c rosterCredentials) Credential(username string) (Credential, bool) {
+	a, ok := c.snapshot().AgentByUsername(username)
+	if !ok {
+		return Credential{}, false
+	}
+	return Credential{AgentID: a.ID, Username: a.Username, Password: a.Password}, true
+}
+
+// dialogs maps Call-IDs (the caller's and each agent leg's) to their call.
+type dialogs struct {
+	mu sync.RWMutex
+	m  map[string]dialogEnd
+}
+
+// dialogEnd is what in-dialog requests reach: one side of one call.
+type dialogEnd interface {
+	ack(req *gosip.Request)
+	bye(req *gosip.Request)
+	// currentSDP is the SDP Teamline last sent on this side, repeated in
+	// answer to a re-INVITE.
+	currentSDP() []byte
+}
+
+func (d *dialogs) init() { d.m = make(map[string]dialogEnd) }
+
+func (d *dialogs) put(callID string, e dialogEnd) {
+	d.mu.Lock()
+	d.m[callID] = e
+	d.mu.Unlock()
+}
+
+func (d *dialogs) get(callID string) (dialogEnd, bool) {
+	d.mu.RLock()
+	e, ok := d.m[callID]
+	d.mu.RUnlock()
+	return e, ok
+}
+
+func (d *dialogs) remove(callID string) {
+	d.mu.Lock()
+	delete(d.m, callID)
+	d.mu.Unlock()
+}
+
+// contactHeader is Teamline's Contact for the given transport.
+func (s *Server) contactHeader(transport string) *gosip.ContactHeader {
+	port := s.UDPAddr().Port()
+	if transport == "TCP" || transport == "tcp" {
+		port = s.TCPAddr().Port()
+	}
+	uri := gosip.Uri{Scheme: "sip", User: "teamline", Host: s.opts.AdvertiseHost, Port: int(port)}
+	if transport == "TCP" || transport == "tcp" {
+		uri.UriParams = gosip.NewParams()
+		uri.UriParams.Add("transport", "tcp")
+	}
+	return &gosip.ContactHeader{Address: uri}
+}

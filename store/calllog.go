@@ -1,0 +1,330 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rs/zerolog"
+)
+
+// Defaults and bounds of CallLog.
+const (
+	// DefaultCallLogCapacity is the queue length NewCallLog uses for a
+	// capacity <= 0: about ten minutes of 2 calls/s at 3 events per call.
+	DefaultCallLogCapacity = 4096
+	// callLogMinBackoff and callLogMaxBackoff bound the wait between two
+	// attempts at the same write while the database is unreachable.
+	callLogMinBackoff = 50 * time.Millisecond
+	callLogMaxBackoff = 2 * time.Second
+	// callLogWriteTimeout bounds one attempt, so that a connection that
+	// hangs cannot stall the log for longer.
+	callLogWriteTimeout = 10 * time.Second
+)
+
+type eventKind uint8
+
+const (
+	eventStarted eventKind = iota + 1
+	eventAnswered
+	eventEnded
+)
+
+func (k eventKind) String() string {
+	switch k {
+	case eventStarted:
+		return "started"
+	case eventAnswered:
+		return "answered"
+	case eventEnded:
+		return "ended"
+	}
+	return "unknown"
+}
+
+// callEvent is one queued write. Started uses start; the others id, at and
+// their own fields.
+type callEvent struct {
+	kind     eventKind
+	start    CallStart
+	id       string
+	agentID  string
+	outcome  Outcome
+	hangupBy HangupBy
+	reason   string
+	at       time.Time
+}
+
+func (e *callEvent) callID() string {
+	if e.kind == eventStarted {
+		return e.start.ID
+	}
+	return e.id
+}
+
+// CallLog writes call records asynchronously, so that a slow or unreachable
+// database never blocks or drops a call in progress. Started, Answered and
+// Ended only enqueue; one worker (Run) writes the events in the order they
+// were enqueued, and while the database is down it retries the event at the
+// head of the queue with backoff, keeping the order. Events are dropped only
+// when the queue is full (counted by Dropped, logged once per burst) or when
+// the database refuses them for good (an unknown call, an invalid record).
+//
+// The writes are idempotent, so an event retried after a lost reply is
+// harmless. A CallLog is safe for concurrent use.
+type CallLog struct {
+	store *Store
+	log   zerolog.Logger
+
+	// notify wakes the worker after an enqueue (capacity 1, never blocks).
+	notify  chan struct{}
+	running atomic.Bool
+	dropped atomic.Uint64
+
+	mu sync.Mutex
+	// buf is a ring of len(buf) events; head is the oldest, n are queued.
+	buf  []callEvent
+	head int
+	n    int
+	// enqueued and processed count events ever accepted and ever finished
+	// (written or refused for good); Flush waits for processed to catch up.
+	enqueued  uint64
+	processed uint64
+	// progress is closed (and replaced) when processed grows while a Flush
+	// waits (waiting is set).
+	progress chan struct{}
+	waiting  bool
+	// dropping is set from the first drop of a burst until an event is
+	// accepted again; burstDrops counts the burst.
+	dropping   bool
+	burstDrops uint64
+}
+
+// NewCallLog returns a CallLog writing to s with a queue of capacity events
+// (DefaultCallLogCapacity if capacity <= 0). Nothing is written until Run is
+// started.
+func NewCallLog(s *Store, log zerolog.Logger, capacity int) *CallLog {
+	if capacity <= 0 {
+		capacity = DefaultCallLogCapacity
+	}
+	return &CallLog{
+		store:    s,
+		log:      log.With().Str("component", "calllog").Logger(),
+		notify:   make(chan struct{}, 1),
+		buf:      make([]callEvent, capacity),
+		progress: make(chan struct{}),
+	}
+}
+
+// Started enqueues the record of a new call. It never blocks.
+func (c *CallLog) Started(start CallStart) {
+	c.enqueue(callEvent{kind: eventStarted, start: start})
+}
+
+// Answered enqueues that agentID answered call id. It never blocks.
+func (c *CallLog) Answered(id, agentID string, at time.Time) {
+	c.enqueue(callEvent{kind: eventAnswered, id: id, agentID: agentID, at: at})
+}
+
+// Ended enqueues how call id ended. It never blocks.
+func (c *CallLog) Ended(id string, outcome Outcome, hangupBy HangupBy, reason string, at time.Time) {
+	c.enqueue(callEvent{kind: eventEnded, id: id, outcome: outcome, hangupBy: hangupBy, reason: reason, at: at})
+}
+
+// Dropped returns how many events were dropped because the queue was full.
+func (c *CallLog) Dropped() uint64 {
+	return c.dropped.Load()
+}
+
+// Len returns the number of events waiting to be written.
+func (c *CallLog) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+func (c *CallLog) enqueue(ev callEvent) {
+	c.mu.Lock()
+	if c.n == len(c.buf) {
+		c.dropped.Add(1)
+		c.burstDrops++
+		first := !c.dropping
+		c.dropping = true
+		c.mu.Unlock()
+		if first {
+			c.log.Error().Str("call_id", ev.callID()).Str("event", ev.kind.String()).Int("capacity", len(c.buf)).
+				Msg("call log queue full: dropping call records until it drains")
+		}
+		return
+	}
+	c.buf[(c.head+c.n)%len(c.buf)] = ev
+	c.n++
+	c.enqueued++
+	var burst uint64
+	if c.dropping {
+		burst = c.burstDrops
+		c.dropping = false
+		c.burstDrops = 0
+	}
+	c.mu.Unlock()
+	if burst > 0 {
+		c.log.Warn().Uint64("dropped", burst).Msg("call log queue accepting records again")
+	}
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Flush waits until every event enqueued before the call has been written
+// (or refused for good by the database). It returns ctx's error if ctx ends
+// first, for example while the database is down.
+func (c *CallLog) Flush(ctx context.Context) error {
+	c.mu.Lock()
+	target := c.enqueued
+	for c.processed < target {
+		c.waiting = true
+		ch := c.progress
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("flush call log: %w", ctx.Err())
+		}
+		c.mu.Lock()
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// Run writes queued events until ctx ends. Run it once, in its own
+// goroutine; a second concurrent Run returns at once. Events still queued
+// when ctx ends stay queued (call Flush before cancelling to write them).
+func (c *CallLog) Run(ctx context.Context) {
+	if !c.running.CompareAndSwap(false, true) {
+		c.log.Error().Msg("call log is already running")
+		return
+	}
+	defer c.running.Store(false)
+	for {
+		c.mu.Lock()
+		if c.n == 0 {
+			c.mu.Unlock()
+			select {
+			case <-c.notify:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		ev := c.buf[c.head]
+		c.mu.Unlock()
+
+		if !c.write(ctx, &ev) {
+			return
+		}
+
+		c.mu.Lock()
+		c.buf[c.head] = callEvent{} // let the strings go
+		c.head = (c.head + 1) % len(c.buf)
+		c.n--
+		c.processed++
+		if c.waiting {
+			close(c.progress)
+			c.progress = make(chan struct{})
+			c.waiting = false
+		}
+		c.mu.Unlock()
+	}
+}
+
+// write applies ev, retrying with backoff while the error is transient. It
+// returns false only if ctx ended before ev was written.
+func (c *CallLog) write(ctx context.Context, ev *callEvent) bool {
+	backoff := callLogMinBackoff
+	for attempt := 1; ; attempt++ {
+		err := c.apply(ctx, ev)
+		if err == nil {
+			if attempt > 1 {
+				c.log.Info().Str("call_id", ev.callID()).Int("attempts", attempt).
+					Msg("call log writing again after database errors")
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if !transient(err) {
+			c.log.Error().Err(err).Str("call_id", ev.callID()).Str("event", ev.kind.String()).
+				Msg("call record refused by the database; dropped")
+			return true
+		}
+		// The first failure of an outage is a warning; the retries, which
+		// repeat it every few seconds, are debug.
+		lvl := zerolog.DebugLevel
+		if attempt == 1 {
+			lvl = zerolog.WarnLevel
+		}
+		c.log.WithLevel(lvl).Err(err).Str("call_id", ev.callID()).Str("event", ev.kind.String()).
+			Int("attempt", attempt).Msg("call log cannot write; retrying")
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+		backoff = min(2*backoff, callLogMaxBackoff)
+	}
+}
+
+func (c *CallLog) apply(ctx context.Context, ev *callEvent) error {
+	ctx, cancel := context.WithTimeout(ctx, callLogWriteTimeout)
+	defer cancel()
+	switch ev.kind {
+	case eventStarted:
+		return c.store.InsertCall(ctx, ev.start)
+	case eventAnswered:
+		return c.store.MarkAnswered(ctx, ev.id, ev.agentID, ev.at)
+	case eventEnded:
+		return c.store.MarkEnded(ctx, ev.id, ev.outcome, ev.hangupBy, ev.reason, ev.at)
+	}
+	return fmt.Errorf("call log event kind %d: %w", ev.kind, ErrInvalid)
+}
+
+// transient reports whether a write that failed with err may succeed later:
+// connection failures, a server shutting down or starting up, resource
+// exhaustion, serialization failures, timeouts. Refusals of the data itself
+// (an unknown call, a constraint violation) are not.
+func transient(err error) bool {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) {
+		return false
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		// Includes "the database system is starting up" and missing
+		// databases or roles during a restore: wait for them.
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if len(pgErr.Code) != 5 {
+			return false
+		}
+		switch pgErr.Code[:2] {
+		case "08", // connection exception
+			"40", // transaction rollback: serialization failure, deadlock
+			"53", // insufficient resources: disk full, too many connections
+			"57", // operator intervention: shutdown, cannot connect now
+			"58": // system error: I/O
+			return true
+		}
+		return false
+	}
+	// Network errors, timeouts, a closed connection, a pool still dialling.
+	return true
+}
