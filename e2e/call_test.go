@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/teamline/teamline/internal/peer"
+	"github.com/teamline/teamline/roster"
 	"github.com/teamline/teamline/store"
 )
 
@@ -60,5 +62,114 @@ func TestCallAnsweredWithMediaBothWays(t *testing.T) {
 	if rec.Outcome != store.OutcomeAnswered || rec.AgentID != "anna" || rec.TeamID != "berlin" ||
 		rec.HangupBy != store.HangupCaller || rec.AnsweredAt == nil || rec.CallerNumber != erika {
 		t.Fatalf("call record = %+v, want answered by anna in berlin, caller hung up", rec)
+	}
+}
+
+// Two agents of the team ring at once; the first to answer gets the call and
+// the other gets CANCEL and ends cleanly. The agent of another team, also
+// registered and free, is never rung.
+func TestFirstAnswerWinsOthersCancelled(t *testing.T) {
+	t.Parallel()
+	tl := startTeamline(t, tlOptions{})
+	winner := tl.startSIPpAgent(t, "anna", passAnna, "agent_answer.xml", map[string]string{"ring_ms": "300", "allow_cancel": "0"})
+	loser := tl.startSIPpAgent(t, "alex", passAlex, "agent_ring.xml", nil)
+	other := tl.startSIPpAgent(t, "hans", passHans, "agent_ring.xml", nil)
+
+	callerRTP := peer.NewRTPEndpoint(t)
+	customer := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "customer_call.xml", Remote: tl.sip, Timeout: 30 * time.Second,
+		Keys: map[string]string{"rtp_port": fmt.Sprint(callerRTP.Port()), "caller": erika, "call_ms": "1000"},
+	})
+	ctx := waitCtx(t, 25*time.Second)
+	if code, err := customer.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("customer: exit %d, %v", code, err)
+	}
+	if code, err := winner.uas.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("answering agent: exit %d, %v", code, err)
+	}
+	if code, err := loser.uas.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("other agent of the team (expects INVITE, CANCEL, 487, ACK): exit %d, %v", code, err)
+	}
+	if msgs := other.uas.Messages(); strings.Contains(msgs, "INVITE sip:") {
+		t.Fatalf("agent of team hamburg was rung for a berlin customer:\n%s", msgs)
+	}
+	rec := tl.lastCall(t, erikaID)
+	if rec.Outcome != store.OutcomeAnswered || rec.AgentID != "anna" {
+		t.Fatalf("call record = %+v, want answered by anna", rec)
+	}
+	if st, _ := tl.app.Presence.State("alex"); st != roster.Available {
+		t.Errorf("alex after the call: %v, want available", st)
+	}
+}
+
+// The caller hangs up while the agents ring: every agent gets CANCEL, the
+// caller gets 487 and the record says abandoned.
+func TestCallerHangsUpWhileRinging(t *testing.T) {
+	t.Parallel()
+	tl := startTeamline(t, tlOptions{})
+	a := tl.startSIPpAgent(t, "anna", passAnna, "agent_ring.xml", nil)
+	b := tl.startSIPpAgent(t, "alex", passAlex, "agent_ring.xml", nil)
+
+	customer := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "customer_cancel.xml", Remote: tl.sip, Timeout: 20 * time.Second,
+		Keys: map[string]string{"rtp_port": fmt.Sprint(peer.NewRTPEndpoint(t).Port()), "caller": erika, "cancel_ms": "300"},
+	})
+	ctx := waitCtx(t, 25*time.Second)
+	if code, err := customer.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("customer (expects 200 to CANCEL and 487): exit %d, %v", code, err)
+	}
+	for name, agent := range map[string]*sippAgent{"anna": a, "alex": b} {
+		if code, err := agent.uas.Wait(ctx); err != nil || code != 0 {
+			t.Fatalf("%s (expects CANCEL): exit %d, %v", name, code, err)
+		}
+	}
+	rec := tl.lastCall(t, erikaID)
+	if rec.Outcome != store.OutcomeAbandoned || rec.HangupBy != store.HangupCaller || rec.AgentID != "" {
+		t.Fatalf("call record = %+v, want abandoned by the caller", rec)
+	}
+	for _, id := range []string{"anna", "alex"} {
+		if st, _ := tl.app.Presence.State(id); st != roster.Available {
+			t.Errorf("%s after the call: %v, want available", id, st)
+		}
+	}
+}
+
+// Nobody of the team is registered: the caller gets 480 at once and the
+// record says unanswered.
+func TestNobodyRegisteredGets480(t *testing.T) {
+	t.Parallel()
+	tl := startTeamline(t, tlOptions{})
+	customer := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "customer_expect.xml", Remote: tl.sip, Timeout: 10 * time.Second,
+		Keys: map[string]string{"expect": "480", "caller": erika},
+	})
+	if code, err := customer.Wait(waitCtx(t, 15*time.Second)); err != nil || code != 0 {
+		t.Fatalf("customer (expects 480): exit %d, %v", code, err)
+	}
+	rec := tl.lastCall(t, erikaID)
+	if rec.Outcome != store.OutcomeUnanswered || rec.HangupBy != store.HangupSystem {
+		t.Fatalf("call record = %+v, want unanswered", rec)
+	}
+}
+
+// The agent rings but never answers: after the ring time the agent gets
+// CANCEL and the caller 480.
+func TestRingTimeoutGets480(t *testing.T) {
+	t.Parallel()
+	tl := startTeamline(t, tlOptions{ringTimeout: 1500 * time.Millisecond})
+	agent := tl.startSIPpAgent(t, "anna", passAnna, "agent_ring.xml", nil)
+	customer := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "customer_expect.xml", Remote: tl.sip, Timeout: 15 * time.Second,
+		Keys: map[string]string{"expect": "480", "caller": erika},
+	})
+	ctx := waitCtx(t, 20*time.Second)
+	if code, err := customer.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("customer (expects 480): exit %d, %v", code, err)
+	}
+	if code, err := agent.uas.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("agent (expects CANCEL): exit %d, %v", code, err)
+	}
+	if rec := tl.lastCall(t, erikaID); rec.Outcome != store.OutcomeUnanswered || rec.EndReason != "ring timeout" {
+		t.Fatalf("call record = %+v, want unanswered after ring timeout", rec)
 	}
 }

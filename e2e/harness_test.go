@@ -146,7 +146,10 @@ type sippAgent struct {
 func (tl *teamline) startSIPpAgent(t testing.TB, username, password, scenario string, keys map[string]string) *sippAgent {
 	t.Helper()
 	rtp := peer.NewRTPEndpoint(t)
-	k := map[string]string{"rtp_port": fmt.Sprint(rtp.Port())}
+	k := map[string]string{}
+	if scenario == "agent_answer.xml" {
+		k["rtp_port"] = fmt.Sprint(rtp.Port())
+	}
 	for n, v := range keys {
 		k[n] = v
 	}
