@@ -113,8 +113,17 @@ type Server struct {
 	closeOnce sync.Once
 }
 
+// setMTU raises sipgo's process-wide UDP size limit once, before any
+// transport runs (the variable is read unsynchronised by every UDP write).
+var setMTU sync.Once
+
 // New builds a Server; Run starts it.
 func New(opts Options, deps Deps, log zerolog.Logger) (*Server, error) {
+	slogger := logging.Slog(log.With().Str("component", "sipgo").Logger())
+	setMTU.Do(func() {
+		gosip.UDPMTUSize = udpMTU
+		gosip.SetDefaultLogger(slogger)
+	})
 	if opts.RingTimeout <= 0 {
 		opts.RingTimeout = DefaultRingTimeout
 	}
@@ -127,7 +136,6 @@ func New(opts Options, deps Deps, log zerolog.Logger) (*Server, error) {
 	if deps.Roster == nil || deps.Presence == nil || deps.Media == nil || deps.Calls == nil {
 		return nil, errors.New("sip server: roster, presence, media and call recorder are required")
 	}
-	slogger := logging.Slog(log.With().Str("component", "sipgo").Logger())
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(opts.UserAgent),
 		sipgo.WithUserAgentHostname(opts.AdvertiseHost),
@@ -196,7 +204,6 @@ func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
 // Run binds the listeners and serves until ctx is done. Calls in progress
 // when ctx ends are hung up (BYE to both sides) before Run returns.
 func (s *Server) Run(ctx context.Context) error {
-	gosip.UDPMTUSize = udpMTU
 	callsCtx, stopCalls := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCalls()
 	s.baseCtx = callsCtx

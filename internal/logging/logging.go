@@ -82,7 +82,7 @@ func addAttr(ev *zerolog.Event, prefix string, a slog.Attr) {
 	key := prefix + a.Key
 	switch v.Kind() {
 	case slog.KindString:
-		ev.Str(key, v.String())
+		ev.Str(key, RedactSIP(v.String()))
 	case slog.KindInt64:
 		ev.Int64(key, v.Int64())
 	case slog.KindBool:
@@ -98,8 +98,39 @@ func addAttr(ev *zerolog.Event, prefix string, a slog.Attr) {
 			ev.AnErr(key, err)
 			return
 		}
+		if s, ok := v.Any().(fmt.Stringer); ok {
+			ev.Str(key, RedactSIP(s.String()))
+			return
+		}
 		ev.Interface(key, v.Any())
 	}
+}
+
+// RedactSIP blanks the values of credential headers (Authorization,
+// Proxy-Authorization) in a SIP message that a library logs whole, so a
+// digest response never reaches a log file.
+func RedactSIP(s string) string {
+	if !strings.Contains(s, "uthorization") {
+		return s
+	}
+	lines := strings.SplitAfter(s, "\n")
+	for i, l := range lines {
+		name, _, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		n := strings.ToLower(strings.TrimSpace(name))
+		if n == "authorization" || n == "proxy-authorization" {
+			end := ""
+			if strings.HasSuffix(l, "\r\n") {
+				end = "\r\n"
+			} else if strings.HasSuffix(l, "\n") {
+				end = "\n"
+			}
+			lines[i] = name + ": [redacted]" + end
+		}
+	}
+	return strings.Join(lines, "")
 }
 
 // zlevel maps slog levels to zerolog's. sipgo's Info lines (connection
