@@ -217,14 +217,14 @@ func (c *call) identify() {
 		res := snap.Resolve("")
 		c.team = res.Team
 		c.log = c.log.With().Str("team", c.team.ID).Logger()
-		c.log.Info().Str("caller", user).Err(err).Str("why", res.Reason).Msg("caller number not usable")
+		c.log.Info().Str("from", user).Err(err).Str("why", res.Reason).Msg("caller number not usable")
 		return
 	}
 	c.number = number
 	res := snap.Resolve(number)
 	c.team, c.customer = res.Team, res.Customer
 	c.log = c.log.With().Str("team", c.team.ID).Logger()
-	c.log.Info().Str("caller", number).Str("customer", c.customerID()).Str("why", res.Reason).Msg("hotline call")
+	c.log.Info().Str("from", number).Str("customer", c.customerID()).Str("why", res.Reason).Msg("hotline call")
 }
 
 func (c *call) customerID() string {
