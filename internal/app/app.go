@@ -23,6 +23,7 @@ import (
 	"github.com/teamline/teamline/config"
 	"github.com/teamline/teamline/internal/logging"
 	"github.com/teamline/teamline/media"
+	"github.com/teamline/teamline/metrics"
 	"github.com/teamline/teamline/roster"
 	"github.com/teamline/teamline/sip"
 	"github.com/teamline/teamline/store"
@@ -184,13 +185,20 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, e
 	}
 	presence := roster.NewPresence()
 	callLog := store.NewCallLog(st, log.With().Str("component", "calllog").Logger(), 10000)
+	var sipSrv *sip.Server
+	m := metrics.New(
+		metrics.Gauge{Name: "teamline_calls_active", Help: "Hotline calls in progress.",
+			Value: func() float64 { return float64(sipSrv.ActiveCalls()) }},
+		metrics.Gauge{Name: "teamline_media_sessions_active", Help: "RTP relay sessions open.",
+			Value: func() float64 { return float64(mediaMgr.Active()) }},
+	)
 
 	links := web.NewLinkSigner(cfg.HTTP.PublicURL, 24*time.Hour)
 	trunks := make([]sip.Trunk, 0, len(cfg.Trunks))
 	for _, t := range cfg.Trunks {
 		trunks = append(trunks, sip.Trunk{Name: t.Name, Networks: t.Sources})
 	}
-	sipSrv, err := sip.New(sip.Options{
+	sipSrv, err = sip.New(sip.Options{
 		UDPAddr:          cfg.SIP.UDP,
 		TCPAddr:          cfg.SIP.TCP,
 		Realm:            cfg.SIP.DigestRealm(),
@@ -206,7 +214,7 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, e
 		Roster:   func() *roster.Snapshot { return snap },
 		Presence: presence,
 		Media:    mediaMgr,
-		Calls:    callLog,
+		Calls:    countingRecorder{callLog, m},
 	}, log.With().Str("component", "sip").Logger())
 	if err != nil {
 		st.Close()
@@ -219,7 +227,7 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, e
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Listen, err)
 	}
 	httpSrv := &http.Server{
-		Handler:           web.NewHandler(st, links, log.With().Str("component", "http").Logger()),
+		Handler:           web.NewHandler(st, links, m.Handler(), log.With().Str("component", "http").Logger()),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 
@@ -296,4 +304,16 @@ func (a *App) firstErr() error {
 	a.errMu.Lock()
 	defer a.errMu.Unlock()
 	return a.err
+}
+
+// countingRecorder counts ended calls by outcome on their way to the call log.
+type countingRecorder struct {
+	*store.CallLog
+	m *metrics.Metrics
+}
+
+// Ended implements sip.CallRecorder.
+func (r countingRecorder) Ended(id string, outcome store.Outcome, hangupBy store.HangupBy, reason string, at time.Time) {
+	r.m.CallsTotal.WithLabelValues(string(outcome)).Inc()
+	r.CallLog.Ended(id, outcome, hangupBy, reason, at)
 }
