@@ -94,6 +94,12 @@ func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		s.respond(req, tx, 403)
 		return
 	}
+	if s.draining.Load() {
+		res := gosip.NewResponseFromRequest(req, 503, statusText(503), nil)
+		res.AppendHeader(gosip.NewHeader("Retry-After", "30"))
+		_ = tx.Respond(res)
+		return
+	}
 	s.calls.Add(1)
 	defer s.calls.Done()
 	s.active.Add(1)

@@ -101,9 +101,10 @@ type Server struct {
 	client    *sipgo.Client
 	registrar *Registrar
 
-	dialogs dialogs
-	calls   sync.WaitGroup
-	active  atomic.Int64
+	dialogs  dialogs
+	calls    sync.WaitGroup
+	active   atomic.Int64
+	draining atomic.Bool
 
 	ready     chan struct{}
 	mu        sync.Mutex
@@ -197,6 +198,10 @@ func (s *Server) TCPAddr() netip.AddrPort {
 	defer s.mu.Unlock()
 	return s.tcpAddr
 }
+
+// Drain makes the server refuse new calls with 503 (RFC 3261 §21.5.4) while
+// calls in progress go on; registrations are still served.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // ActiveCalls is the number of hotline calls in progress.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }

@@ -59,6 +59,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", "configs/teamline.example.yaml", "configuration file")
 	logFormat := fs.String("log-format", "console", "log format: console or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	drainTimeout := fs.Duration("drain-timeout", 10*time.Minute, "on SIGTERM, how long to wait for calls in progress before hanging them up")
 	if err := fs.Parse(rest); err != nil {
 		return 2
 	}
@@ -74,7 +75,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
 	if cmd == "migrate" {
@@ -93,7 +94,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		log.Error().Err(err).Msg("teamline could not start")
 		return 1
 	}
-	log.Info().Str("version", Version).Msg("teamline is serving; Ctrl-C stops it")
+	log.Info().Str("version", Version).Msg("teamline is serving; Ctrl-C stops it, SIGTERM drains calls first")
+	go a.drainOnSIGTERM(ctx, stop, *drainTimeout)
 	if err := a.Wait(); err != nil {
 		log.Error().Err(err).Msg("teamline stopped with an error")
 		return 1
@@ -114,6 +116,8 @@ flags for serve and migrate:
   --config FILE            configuration file (default configs/teamline.example.yaml)
   --log-format console|json
   --log-level debug|info|warn|error
+  --drain-timeout 10m      on SIGTERM, refuse new calls and wait this long for
+                           calls in progress to end (SIGINT hangs up at once)
 `)
 }
 
@@ -316,4 +320,42 @@ type countingRecorder struct {
 func (r countingRecorder) Ended(id string, outcome store.Outcome, hangupBy store.HangupBy, reason string, at time.Time) {
 	r.m.CallsTotal.WithLabelValues(string(outcome)).Inc()
 	r.CallLog.Ended(id, outcome, hangupBy, reason, at)
+}
+
+// drainOnSIGTERM implements a graceful stop: on SIGTERM new calls get 503,
+// calls in progress may finish for up to grace, then stop ends the rest.
+func (a *App) drainOnSIGTERM(ctx context.Context, stop func(), grace time.Duration) {
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	defer signal.Stop(term)
+	select {
+	case <-ctx.Done():
+		return
+	case <-term:
+	}
+	a.SIP.Drain()
+	end := time.Now().Add(grace)
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	check := time.NewTicker(200 * time.Millisecond)
+	defer check.Stop()
+	var lastLog time.Time
+	for a.SIP.ActiveCalls() > 0 {
+		if time.Since(lastLog) >= 5*time.Second {
+			lastLog = time.Now()
+			a.log.Info().Int("calls", a.SIP.ActiveCalls()).Dur("grace_left", time.Until(end).Round(time.Second)).
+				Msg("draining: waiting for calls to finish (SIGINT stops now)")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			a.log.Warn().Int("calls", a.SIP.ActiveCalls()).Msg("drain time is up: hanging up the remaining calls")
+			stop()
+			return
+		case <-check.C:
+		}
+	}
+	a.log.Info().Msg("drained: no calls in progress")
+	stop()
 }
