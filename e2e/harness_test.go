@@ -120,7 +120,7 @@ func startTeamline(t testing.TB, o tlOptions) *teamline {
 		log = log.Level(zerolog.DebugLevel)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Start(ctx, cfg, log)
+	a, err := app.Start(ctx, cfg, log, app.Options{})
 	if err != nil {
 		cancel()
 		t.Fatalf("start teamline: %v", err)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -59,6 +60,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", "configs/teamline.example.yaml", "configuration file")
 	logFormat := fs.String("log-format", "console", "log format: console or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	pprofOn := fs.Bool("pprof", false, "serve Go profiles under /debug/pprof/ on the HTTP listener (for profiling; keep it off in production)")
 	drainTimeout := fs.Duration("drain-timeout", 10*time.Minute, "on SIGTERM, how long to wait for calls in progress before hanging them up")
 	if err := fs.Parse(rest); err != nil {
 		return 2
@@ -89,7 +91,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	a, err := Start(ctx, cfg, log)
+	a, err := Start(ctx, cfg, log, Options{Pprof: *pprofOn})
 	if err != nil {
 		log.Error().Err(err).Msg("teamline could not start")
 		return 1
@@ -116,6 +118,7 @@ flags for serve and migrate:
   --config FILE            configuration file (default configs/teamline.example.yaml)
   --log-format console|json
   --log-level debug|info|warn|error
+  --pprof                  serve Go profiles under /debug/pprof/ (profiling only)
   --drain-timeout 10m      on SIGTERM, refuse new calls and wait this long for
                            calls in progress to end (SIGINT hangs up at once)
 `)
@@ -154,9 +157,15 @@ func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*st
 	return st, nil
 }
 
+// Options are run-time switches that are not configuration.
+type Options struct {
+	// Pprof serves net/http/pprof under /debug/pprof/.
+	Pprof bool
+}
+
 // Start opens the database (applying migrations), builds every component
 // and starts serving. Everything stops when ctx is done; Wait waits for it.
-func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, error) {
+func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Options) (*App, error) {
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -230,8 +239,12 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, e
 		st.Close()
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Listen, err)
 	}
+	handler := web.NewHandler(st, links, m.Handler(), log.With().Str("component", "http").Logger())
+	if opts.Pprof {
+		handler = withPprof(handler)
+	}
 	httpSrv := &http.Server{
-		Handler:           web.NewHandler(st, links, m.Handler(), log.With().Str("component", "http").Logger()),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 
@@ -358,4 +371,16 @@ func (a *App) drainOnSIGTERM(ctx context.Context, stop func(), grace time.Durati
 	}
 	a.log.Info().Msg("drained: no calls in progress")
 	stop()
+}
+
+// withPprof adds the Go profiler's pages in front of h.
+func withPprof(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", h)
+	return mux
 }
