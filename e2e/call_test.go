@@ -173,3 +173,38 @@ func TestRingTimeoutGets480(t *testing.T) {
 		t.Fatalf("call record = %+v, want unanswered after ring timeout", rec)
 	}
 }
+
+// Draining (what SIGTERM does): a call in progress goes on to its normal end
+// while a new call is refused with 503.
+func TestDrainRefusesNewCallsKeepsCurrent(t *testing.T) {
+	t.Parallel()
+	tl := startTeamline(t, tlOptions{})
+	agent := tl.startSIPpAgent(t, "anna", passAnna, "agent_answer.xml", nil)
+	callerRTP := peer.NewRTPEndpoint(t)
+	current := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "customer_call.xml", Remote: tl.sip, Timeout: 20 * time.Second,
+		Keys: map[string]string{"rtp_port": fmt.Sprint(callerRTP.Port()), "caller": erika, "call_ms": "2000"},
+	})
+	ctx := waitCtx(t, 25*time.Second)
+	if _, err := current.RemoteRTP(ctx); err != nil {
+		t.Fatalf("first call not answered: %v", err)
+	}
+	tl.app.SIP.Drain()
+
+	refused := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "customer_expect.xml", Remote: tl.sip, Timeout: 10 * time.Second,
+		Keys: map[string]string{"expect": "503", "caller": stranger},
+	})
+	if code, err := refused.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("new call while draining (expects 503): exit %d, %v", code, err)
+	}
+	if code, err := current.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("call in progress while draining: exit %d, %v", code, err)
+	}
+	if code, err := agent.uas.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("agent: exit %d, %v", code, err)
+	}
+	if rec := tl.lastCall(t, erikaID); rec.Outcome != store.OutcomeAnswered || rec.HangupBy != store.HangupCaller {
+		t.Fatalf("call record = %+v, want answered and ended by the caller", rec)
+	}
+}
