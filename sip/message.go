@@ -119,6 +119,14 @@ func responseWithTag(req *gosip.Request, code int, reason, tag string, body []by
 // P-Asserted-Identity when the trunk sent one (RFC 3325), else From.
 func callerID(req *gosip.Request) (display, user string) {
 	if h := req.GetHeader("P-Asserted-Identity"); h != nil {
+		// A tel: URI (RFC 3966) carries the number itself.
+		if before, rest, ok := strings.Cut(h.Value(), "tel:"); ok {
+			n, _, _ := strings.Cut(rest, ">")
+			n, _, _ = strings.Cut(n, ";")
+			if n = strings.TrimSpace(n); n != "" {
+				return strings.Trim(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(before), "<")), `"`), n
+			}
+		}
 		var uri gosip.Uri
 		params := gosip.NewParams()
 		if name, err := gosip.ParseAddressValue(h.Value(), &uri, &params); err == nil {
