@@ -87,6 +87,9 @@ customers:
 type tlOptions struct {
 	ringTimeout    time.Duration
 	silenceTimeout time.Duration
+	// databaseURL replaces the fresh test database (a cluster the test
+	// stops and starts, say).
+	databaseURL string
 }
 
 // startTeamline writes a config for free ports, starts Teamline in process
@@ -113,7 +116,10 @@ func startTeamline(t testing.TB, o tlOptions) *teamline {
 	if err != nil {
 		t.Fatalf("test config: %v", err)
 	}
-	cfg.Database.URL = pgtest.URL(t)
+	cfg.Database.URL = o.databaseURL
+	if cfg.Database.URL == "" {
+		cfg.Database.URL = pgtest.URL(t)
+	}
 
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	if os.Getenv("TEAMLINE_TEST_DEBUG") != "" {
