@@ -208,3 +208,46 @@ func TestDrainRefusesNewCallsKeepsCurrent(t *testing.T) {
 		t.Fatalf("call record = %+v, want answered and ended by the caller", rec)
 	}
 }
+
+// The same call over TCP end to end: the agent registers over TCP, the trunk
+// sends the INVITE over TCP, and Teamline reaches the agent over the
+// connection it registered on.
+func TestCallOverTCP(t *testing.T) {
+	t.Parallel()
+	tl := startTeamline(t, tlOptions{})
+	agentRTP := peer.NewRTPEndpoint(t)
+	uas := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "agent_answer.xml", Transport: "t1", Timeout: 30 * time.Second,
+		Keys: map[string]string{"rtp_port": fmt.Sprint(agentRTP.Port())},
+	})
+	reg := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "register.xml", Remote: tl.sip, Transport: "t1", Timeout: 10 * time.Second,
+		Keys: map[string]string{"user": "anna", "password": passAnna, "contact_port": fmt.Sprint(uas.Port())},
+	})
+	ctx := waitCtx(t, 25*time.Second)
+	if code, err := reg.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("REGISTER over TCP: exit %d, %v", code, err)
+	}
+	callerRTP := peer.NewRTPEndpoint(t)
+	customer := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "customer_call.xml", Remote: tl.sip, Transport: "t1", Timeout: 20 * time.Second,
+		Keys: map[string]string{"rtp_port": fmt.Sprint(callerRTP.Port()), "caller": erika, "call_ms": "1500"},
+	})
+	toAgent, err := customer.RemoteRTP(ctx)
+	if err != nil {
+		t.Fatalf("no answer over TCP: %v", err)
+	}
+	callerRTP.StartSending(ctx, toAgent, 8, 440)
+	if err := agentRTP.WaitPackets(ctx, 20); err != nil {
+		t.Fatalf("agent heard nothing: %v", err)
+	}
+	if code, err := customer.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("customer over TCP: exit %d, %v", code, err)
+	}
+	if code, err := uas.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("agent over TCP: exit %d, %v", code, err)
+	}
+	if rec := tl.lastCall(t, erikaID); rec.Outcome != store.OutcomeAnswered || rec.AgentID != "anna" {
+		t.Fatalf("call record = %+v", rec)
+	}
+}

@@ -52,7 +52,7 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte) (*agentLeg
 		transport = "UDP"
 	}
 	req.SetTransport(transport)
-	if dst := legDestination(t.binding, transport); dst != "" {
+	if dst := legDestination(t.binding); dst != "" {
 		req.SetDestination(dst)
 	}
 
@@ -240,18 +240,14 @@ func (l *agentLeg) bye(*gosip.Request) {
 // currentSDP implements dialogEnd.
 func (l *agentLeg) currentSDP() []byte { return l.offer }
 
-// legDestination picks where an INVITE to a binding goes. Over TCP (and
-// later WS) it is the connection the REGISTER came on, the only path to a
-// browser or a phone behind NAT. Over UDP it is the Contact when the Contact
-// names the address the REGISTER came from, and the source address when they
-// differ (a phone behind NAT advertising its private address). Empty means
-// the Contact URI.
-func legDestination(b Binding, transport string) string {
+// legDestination picks where an INVITE to a binding goes: the Contact when
+// it names the host the REGISTER came from, else the source address of the
+// REGISTER — the only path to a phone behind NAT advertising its private
+// address, or to a browser whose Contact host is *.invalid (RFC 7118); over
+// TCP that is the connection the phone keeps open. Empty means the Contact.
+func legDestination(b Binding) string {
 	if b.Source == "" {
 		return ""
-	}
-	if transport != "UDP" {
-		return b.Source
 	}
 	host, _, err := net.SplitHostPort(b.Source)
 	if err != nil {

@@ -126,19 +126,17 @@ func TestLegDestination(t *testing.T) {
 	t.Parallel()
 	contact := func(host string) gosip.Uri { return gosip.Uri{Scheme: "sip", User: "anna", Host: host, Port: 5062} }
 	tests := []struct {
-		name      string
-		b         Binding
-		transport string
-		want      string
+		name string
+		b    Binding
+		want string
 	}{
-		{"udp, contact is the source host", Binding{Contact: contact("10.0.0.5"), Source: "10.0.0.5:40000"}, "UDP", ""},
-		{"udp behind NAT", Binding{Contact: contact("192.168.1.9"), Source: "203.0.113.4:40000"}, "UDP", "203.0.113.4:40000"},
-		{"tcp uses the connection", Binding{Contact: contact("10.0.0.5"), Source: "10.0.0.5:40000"}, "TCP", "10.0.0.5:40000"},
-		{"hostname contact", Binding{Contact: contact("phone.invalid"), Source: "10.0.0.5:40000"}, "UDP", "10.0.0.5:40000"},
-		{"no source", Binding{Contact: contact("10.0.0.5")}, "UDP", ""},
+		{"contact is the source host", Binding{Contact: contact("10.0.0.5"), Source: "10.0.0.5:40000"}, ""},
+		{"behind NAT", Binding{Contact: contact("192.168.1.9"), Source: "203.0.113.4:40000"}, "203.0.113.4:40000"},
+		{"browser contact", Binding{Contact: contact("df7jal23ls0d.invalid"), Source: "10.0.0.5:40000"}, "10.0.0.5:40000"},
+		{"no source", Binding{Contact: contact("10.0.0.5")}, ""},
 	}
 	for _, tt := range tests {
-		if got := legDestination(tt.b, tt.transport); got != tt.want {
+		if got := legDestination(tt.b); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
 	}
