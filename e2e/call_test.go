@@ -58,6 +58,20 @@ func TestCallAnsweredWithMediaBothWays(t *testing.T) {
 		t.Fatalf("agent scenario (expects BYE relayed from the caller): exit %d, %v", code, err)
 	}
 
+	// The agent's phone was told who is calling before answering.
+	msgs := agent.uas.Messages()
+	for _, want := range []string{
+		`From: "Erika Musterfrau" <sip:+4930123456@`,
+		"X-Teamline-Customer: " + erikaID,
+		"X-Teamline-Team: berlin",
+		"Call-Info: <http://127.0.0.1:8080/history?",
+		";purpose=info",
+	} {
+		if !strings.Contains(msgs, want) {
+			t.Errorf("INVITE to the agent lacks %q:\n%s", want, msgs)
+		}
+	}
+
 	rec := tl.lastCall(t, erikaID)
 	if rec.Outcome != store.OutcomeAnswered || rec.AgentID != "anna" || rec.TeamID != "berlin" ||
 		rec.HangupBy != store.HangupCaller || rec.AnsweredAt == nil || rec.CallerNumber != erika {
