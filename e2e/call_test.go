@@ -265,3 +265,35 @@ func TestCallOverTCP(t *testing.T) {
 		t.Fatalf("call record = %+v", rec)
 	}
 }
+
+// An agent on a call is not rung for a second call until the first ends.
+func TestAgentOnCallIsNotRungAgain(t *testing.T) {
+	t.Parallel()
+	tl := startTeamline(t, tlOptions{})
+	agent := tl.startSIPpAgent(t, "anna", passAnna, "agent_answer.xml", nil)
+	first := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "customer_call.xml", Remote: tl.sip, Timeout: 20 * time.Second,
+		Keys: map[string]string{"rtp_port": fmt.Sprint(peer.NewRTPEndpoint(t).Port()), "caller": erika, "call_ms": "2500"},
+	})
+	ctx := waitCtx(t, 25*time.Second)
+	if _, err := first.RemoteRTP(ctx); err != nil {
+		t.Fatalf("first call not answered: %v", err)
+	}
+	second := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "customer_expect.xml", Remote: tl.sip, Timeout: 10 * time.Second,
+		Keys: map[string]string{"expect": "480", "caller": "+4930777888"},
+	})
+	if code, err := second.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("second call while anna talks (expects 480, anna not rung): exit %d, %v", code, err)
+	}
+	if code, err := first.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("first call: exit %d, %v", code, err)
+	}
+	// The agent scenario takes exactly one INVITE: a second one would fail it.
+	if code, err := agent.uas.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("agent: exit %d, %v", code, err)
+	}
+	if n := strings.Count(agent.uas.Messages(), "INVITE sip:"); n != 1 {
+		t.Fatalf("anna received %d INVITEs, want 1", n)
+	}
+}
