@@ -49,6 +49,8 @@ const (
 	DefaultTeam = "berlin"
 	// DatabaseURLEnv is the environment variable that overrides database.url.
 	DatabaseURLEnv = "DATABASE_URL"
+	// APITokenEnv is the environment variable that overrides http.api_token.
+	APITokenEnv = "TEAMLINE_API_TOKEN"
 	// DefaultSIPPort is the port assumed for a trunk's outbound address that
 	// names none (RFC 3261 section 19.1.2).
 	DefaultSIPPort = 5060
@@ -72,6 +74,9 @@ type Config struct {
 	Database Database `yaml:"database"`
 	// Calls holds limits that apply to every call.
 	Calls Calls `yaml:"calls"`
+	// Routing holds the routing defaults every team inherits, and the
+	// national pool.
+	Routing Routing `yaml:"routing"`
 	// DefaultCountry is the ISO 3166-1 alpha-2 region ("DE") used to read
 	// numbers written without a country code, in this file and in caller IDs.
 	DefaultCountry string `yaml:"default_country"`
@@ -146,6 +151,10 @@ type HTTP struct {
 	// Call-Info history links are built from it. It is stored without a
 	// trailing slash.
 	PublicURL string `yaml:"public_url"`
+	// APIToken is the bearer token the HTTP API requires. The
+	// TEAMLINE_API_TOKEN environment variable, when set, wins over the file.
+	// A secret: never log it; Config.Redacted hides it.
+	APIToken string `yaml:"api_token"`
 }
 
 // Database configures the PostgreSQL connection.
@@ -216,6 +225,24 @@ type Team struct {
 	Prefixes []string `yaml:"prefixes"`
 	// Agents are the team's members.
 	Agents []Agent `yaml:"agents"`
+	// Hours are the team's weekly opening hours; a team without any range
+	// is open around the clock.
+	Hours Hours `yaml:"hours"`
+	// Exceptions are dated days with other hours: holidays (closed) or
+	// special opening hours.
+	Exceptions []Exception `yaml:"exceptions"`
+	// WrapUp is how long an agent of this team stays unavailable after each
+	// call; zero means routing.wrap_up.
+	WrapUp time.Duration `yaml:"wrap_up"`
+	// Routing overrides the global routing defaults for this team; zero
+	// fields inherit.
+	Routing TeamRouting `yaml:"routing"`
+	// Neighbours are the teams that take this team's calls in storm mode, in
+	// order, each up to a cap of concurrent overflow calls.
+	Neighbours []Neighbour `yaml:"neighbours"`
+	// Storm configures when the team counts as swamped and what happens to
+	// its new calls then.
+	Storm Storm `yaml:"storm"`
 	// Location is TimeZone loaded at load time.
 	Location *time.Location `yaml:"-"`
 }
@@ -250,8 +277,8 @@ type Customer struct {
 	Name string `yaml:"name"`
 	// Team is the ID of the team that serves the customer.
 	Team string `yaml:"team"`
-	// OptedOut marks a customer who asked not to be routed to their team
-	// (reserved for routing).
+	// OptedOut marks a customer who asked not to be routed to their team;
+	// their calls go to the national pool.
 	OptedOut bool `yaml:"opted_out"`
 }
 
@@ -282,6 +309,7 @@ func Default() Config {
 			RingTimeout: DefaultRingTimeout,
 			MaxDuration: DefaultMaxCallDuration,
 		},
+		Routing:        DefaultRouting(),
 		DefaultCountry: DefaultCountry,
 		DefaultTeam:    DefaultTeam,
 	}
@@ -297,11 +325,14 @@ func (c *Config) TrunkFor(addr netip.Addr) (*Trunk, bool) {
 	return nil, false
 }
 
-// Redacted returns a deep copy of c that is safe to log: agent passwords and
-// the database password are replaced by "REDACTED".
+// Redacted returns a deep copy of c that is safe to log: agent passwords, the
+// API token and the database password are replaced by "REDACTED".
 func (c *Config) Redacted() Config {
 	r := *c
 	r.Database.URL = redactDatabaseURL(c.Database.URL)
+	if r.HTTP.APIToken != "" {
+		r.HTTP.APIToken = redactedMark
+	}
 	r.Trunks = make([]Trunk, len(c.Trunks))
 	for i, t := range c.Trunks {
 		t.Networks = append([]string(nil), t.Networks...)
@@ -319,6 +350,9 @@ func (c *Config) Redacted() Config {
 			agents[j] = a
 		}
 		t.Agents = agents
+		t.Hours = t.Hours.clone()
+		t.Exceptions = cloneExceptions(t.Exceptions)
+		t.Neighbours = append([]Neighbour(nil), t.Neighbours...)
 		r.Teams[i] = t
 	}
 	r.Customers = append([]Customer(nil), c.Customers...)

@@ -83,12 +83,13 @@ func TestLoadExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("example config does not load:\n%v", err)
 	}
-	if got := len(c.Teams); got != 2 {
-		t.Fatalf("teams = %d, want 2", got)
+	if got := len(c.Teams); got != 3 {
+		t.Fatalf("teams = %d, want 3", got)
 	}
+	wantAgents := map[string]int{"berlin": 3, "hamburg": 3, "national": 1}
 	for _, team := range c.Teams {
-		if len(team.Agents) != 3 {
-			t.Errorf("team %s has %d agents, want 3", team.ID, len(team.Agents))
+		if len(team.Agents) != wantAgents[team.ID] {
+			t.Errorf("team %s has %d agents, want %d", team.ID, len(team.Agents), wantAgents[team.ID])
 		}
 		if team.Location == nil || team.Location.String() != "Europe/Berlin" {
 			t.Errorf("team %s location = %v", team.ID, team.Location)

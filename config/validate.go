@@ -50,11 +50,15 @@ func (v *validator) validate(c *Config) {
 	if u, ok := v.env(DatabaseURLEnv); ok && u != "" {
 		c.Database.URL = u
 	}
+	if tok, ok := v.env(APITokenEnv); ok && tok != "" {
+		c.HTTP.APIToken = tok
+	}
 	v.sip(&c.SIP)
 	v.media(&c.Media)
 	v.http(&c.HTTP)
 	v.positive("calls.ring_timeout", c.Calls.RingTimeout)
 	v.positive("calls.max_duration", c.Calls.MaxDuration)
+	v.routing(&c.Routing)
 
 	countryOK := true
 	c.DefaultCountry = strings.ToUpper(strings.TrimSpace(c.DefaultCountry))
@@ -77,6 +81,9 @@ func (v *validator) validate(c *Config) {
 		v.add("default_team", "must name a team; no team has id %q", c.DefaultTeam)
 	}
 	v.customers(c.Customers, teams, refsOK, c.DefaultCountry, countryOK)
+	if refsOK && len(c.Teams) > 0 {
+		v.references(c, teams)
+	}
 }
 
 func (v *validator) sip(s *SIP) {
@@ -153,7 +160,19 @@ func (v *validator) http(h *HTTP) {
 	default:
 		h.PublicURL = strings.TrimRight(h.PublicURL, "/")
 	}
+	if h.APIToken != "" {
+		// The message never quotes the token.
+		switch {
+		case len(h.APIToken) < minAPITokenLen:
+			v.add("http.api_token", "must be at least %d characters long", minAPITokenLen)
+		case strings.ContainsFunc(h.APIToken, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+			v.add("http.api_token", "must not contain spaces or control characters")
+		}
+	}
 }
+
+// minAPITokenLen is the shortest API token accepted.
+const minAPITokenLen = 16
 
 func (v *validator) trunks(trunks []Trunk) {
 	if len(trunks) == 0 {
@@ -231,6 +250,7 @@ func (v *validator) teams(teams []Team) map[string]bool {
 		for j := range t.Agents {
 			v.agent(fmt.Sprintf("%s.agents[%d]", p, j), &t.Agents[j], agentIDs, usernames)
 		}
+		v.teamRouting(p, t)
 	}
 	return ids
 }

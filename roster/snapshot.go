@@ -23,6 +23,9 @@ type Team struct {
 	Prefixes []string
 	// Agents are the team's members, in configuration order.
 	Agents []*Agent
+	// WrapUp is how long an agent of the team stays unavailable after a
+	// call (the team's wrap_up, else routing.wrap_up).
+	WrapUp time.Duration
 }
 
 // Agent is a person who answers calls.
@@ -121,6 +124,7 @@ func FromConfig(cfg *config.Config) (*Snapshot, error) {
 			Location: loc,
 			Prefixes: slices.Clone(ct.Prefixes),
 			Agents:   make([]*Agent, 0, len(ct.Agents)),
+			WrapUp:   cfg.TeamWrapUp(&ct),
 		}
 		for _, ca := range ct.Agents {
 			a := &Agent{ID: ca.ID, Name: ca.Name, Username: ca.Username, Password: ca.Password, TeamID: ct.ID}
