@@ -101,6 +101,8 @@ type Call struct {
 	// HangupBy is empty while the call is in progress, or if unknown.
 	HangupBy  HangupBy
 	EndReason string
+	// Trace is the routing decision trace: why the call went where it went.
+	Trace []string
 }
 
 // NewCallID returns a new random (version 4) UUID for CallStart.ID.
@@ -208,12 +210,12 @@ func (s *Store) MarkEnded(ctx context.Context, id string, outcome Outcome, hangu
 // callColumns are read by scanCall, in its order.
 const callColumns = `id::text, sip_call_id, caller_number, coalesce(customer_id, ''),
 	coalesce(team_id, ''), coalesce(agent_id, ''), coalesce(trunk, ''), created_at,
-	answered_at, ended_at, coalesce(outcome, ''), coalesce(hangup_by, ''), coalesce(end_reason, '')`
+	answered_at, ended_at, coalesce(outcome, ''), coalesce(hangup_by, ''), coalesce(end_reason, ''), trace`
 
 func scanCall(row pgx.CollectableRow) (Call, error) {
 	var c Call
 	err := row.Scan(&c.ID, &c.SIPCallID, &c.CallerNumber, &c.CustomerID, &c.TeamID, &c.AgentID,
-		&c.Trunk, &c.CreatedAt, &c.AnsweredAt, &c.EndedAt, &c.Outcome, &c.HangupBy, &c.EndReason)
+		&c.Trunk, &c.CreatedAt, &c.AnsweredAt, &c.EndedAt, &c.Outcome, &c.HangupBy, &c.EndReason, &c.Trace)
 	return c, err
 }
 
@@ -278,4 +280,22 @@ func (s *Store) RecentCalls(ctx context.Context, customerID string, limit int) (
 		return nil, fmt.Errorf("read recent calls of customer %s: %w", customerID, err)
 	}
 	return cs, nil
+}
+
+// SetCallTrace stores the routing decision trace of a call.
+func (s *Store) SetCallTrace(ctx context.Context, id string, trace []string) error {
+	if trace == nil {
+		trace = []string{}
+	}
+	tag, err := s.pool.Exec(ctx, "update calls set trace = $2 where id = $1", id, trace)
+	if isInvalidText(err) {
+		return fmt.Errorf("store trace of call %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("store trace of call %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store trace of call %s: %w", id, ErrNotFound)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -53,13 +54,13 @@ func TestCallLifecycle(t *testing.T) {
 	}
 	want := store.Call{
 		ID: start.ID, SIPCallID: start.SIPCallID, CallerNumber: start.CallerNumber,
-		CustomerID: "cust-1", TeamID: "team-berlin", Trunk: "trunk-a", CreatedAt: at,
+		CustomerID: "cust-1", TeamID: "team-berlin", Trunk: "trunk-a", CreatedAt: at, Trace: []string{},
 	}
 	if !c.CreatedAt.Equal(at) {
 		t.Errorf("CreatedAt = %v, want %v", c.CreatedAt, at)
 	}
 	c.CreatedAt = at
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("new call = %+v\nwant %+v", c, want)
 	}
 
@@ -285,5 +286,29 @@ func BenchmarkInsertCall(b *testing.B) {
 		if err := s.InsertCall(ctx, newStart("cust-bench", at)); err != nil {
 			b.Fatalf("InsertCall: %v", err)
 		}
+	}
+}
+
+func TestCallTrace(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Store(t)
+	ctx := context.Background()
+	id := store.NewCallID()
+	if err := s.InsertCall(ctx, store.CallStart{ID: id, SIPCallID: "trace-1", CallerNumber: "+4930123456", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Call(ctx, id); err != nil || len(c.Trace) != 0 {
+		t.Fatalf("new call trace = %v, %v; want empty", c.Trace, err)
+	}
+	trace := []string{"customer Erika is assigned to team berlin", "step 1: ring anna alone for 10s"}
+	if err := s.SetCallTrace(ctx, id, trace); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Call(ctx, id)
+	if err != nil || len(c.Trace) != 2 || c.Trace[1] != trace[1] {
+		t.Fatalf("trace = %v, %v", c.Trace, err)
+	}
+	if err := s.SetCallTrace(ctx, store.NewCallID(), trace); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("trace of unknown call: %v, want ErrNotFound", err)
 	}
 }

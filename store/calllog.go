@@ -32,6 +32,7 @@ const (
 	eventStarted eventKind = iota + 1
 	eventAnswered
 	eventEnded
+	eventTraced
 )
 
 func (k eventKind) String() string {
@@ -42,6 +43,8 @@ func (k eventKind) String() string {
 		return "answered"
 	case eventEnded:
 		return "ended"
+	case eventTraced:
+		return "traced"
 	}
 	return "unknown"
 }
@@ -56,6 +59,7 @@ type callEvent struct {
 	outcome  Outcome
 	hangupBy HangupBy
 	reason   string
+	trace    []string
 	at       time.Time
 }
 
@@ -133,6 +137,12 @@ func (c *CallLog) Answered(id, agentID string, at time.Time) {
 // Ended enqueues how call id ended. It never blocks.
 func (c *CallLog) Ended(id string, outcome Outcome, hangupBy HangupBy, reason string, at time.Time) {
 	c.enqueue(callEvent{kind: eventEnded, id: id, outcome: outcome, hangupBy: hangupBy, reason: reason, at: at})
+}
+
+// Traced stores the routing decision trace of a call (queued like the
+// other events).
+func (c *CallLog) Traced(id string, trace []string) {
+	c.enqueue(callEvent{kind: eventTraced, id: id, trace: trace})
 }
 
 // Dropped returns how many events were dropped because the queue was full.
@@ -292,6 +302,8 @@ func (c *CallLog) apply(ctx context.Context, ev *callEvent) error {
 		return c.store.MarkAnswered(ctx, ev.id, ev.agentID, ev.at)
 	case eventEnded:
 		return c.store.MarkEnded(ctx, ev.id, ev.outcome, ev.hangupBy, ev.reason, ev.at)
+	case eventTraced:
+		return c.store.SetCallTrace(ctx, ev.id, ev.trace)
 	}
 	return fmt.Errorf("call log event kind %d: %w", ev.kind, ErrInvalid)
 }
