@@ -58,12 +58,14 @@ type call struct {
 
 	display  string
 	number   string // E.164, or the raw user part when it does not parse
+	e164     string // the normalised number; empty when it did not parse
+	withheld bool
+	resolved roster.Resolution
 	customer *roster.Customer
-	team     *roster.Team
+	team     *roster.Team // the team that takes the call (after routing)
 
 	media *media.Session
 
-	events    chan legEvent
 	cancelled chan struct{}
 	acked     chan struct{}
 	hangups   chan hangup
@@ -71,10 +73,12 @@ type call struct {
 	cancelOnce sync.Once
 	ackOnce    sync.Once
 
-	mu       sync.Mutex
-	winner   *agentLeg
-	settled  bool // no leg may win any more
-	reserved []string
+	mu      sync.Mutex
+	winner  *agentLeg
+	settled bool // no leg may win any more
+	step    int  // the step whose legs may win; -1 between steps
+
+	loadState int // how the call counts in its team's load
 
 	answerSDP []byte // SDP Teamline answered the caller with (for re-INVITEs)
 	byeCSeq   uint32
@@ -115,6 +119,7 @@ func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		cancelled: make(chan struct{}),
 		acked:     make(chan struct{}),
 		hangups:   make(chan hangup, 4),
+		step:      -1,
 	}
 	c.log = s.log.With().Str("call_id", req.CallID().Value()).Str("record", c.id).Logger()
 	ctx, cancel := context.WithTimeout(s.baseCtx, s.opts.MaxCallDuration)
@@ -153,6 +158,8 @@ func (c *call) run(ctx context.Context) {
 
 	offer, err := c.parseOffer()
 	c.identify()
+	plan := c.plan(started)
+	defer c.finishPlan(plan)
 	c.s.deps.Calls.Started(store.CallStart{
 		ID: c.id, SIPCallID: c.req.CallID().Value(), CallerNumber: c.number,
 		CustomerID: c.customerID(), TeamID: c.team.ID, Trunk: c.trunk.Name, At: started,
@@ -173,15 +180,7 @@ func (c *call) run(ctx context.Context) {
 	defer func() { _ = sess.Close() }()
 	sess.SetRemoteA(offer.RTP)
 
-	legs := c.fork(ctx)
-	if len(legs) == 0 {
-		c.log.Info().Msg("no agent of the team is registered and free: 480")
-		c.reject(480, store.OutcomeUnanswered, "no agent available")
-		return
-	}
-	defer c.releaseAgents()
-
-	winner, outcome, reason := c.ring(ctx, legs)
+	winner, outcome, reason := c.route(ctx, plan)
 	if winner == nil {
 		switch outcome {
 		case store.OutcomeAbandoned:
@@ -189,11 +188,12 @@ func (c *call) run(ctx context.Context) {
 			c.log.Info().Msg("caller hung up while agents rang")
 			c.s.deps.Calls.Ended(c.id, outcome, store.HangupCaller, reason, time.Now())
 		default:
-			c.log.Info().Str("reason", reason).Msg("no agent answered: 480")
+			c.log.Info().Str("reason", reason).Str("fallback", plan.Fallback.String()).Msg("no agent answered: 480")
 			c.reject(480, outcome, reason)
 		}
 		return
 	}
+	defer c.s.deps.Presence.Release(winner.agent.ID, c.id)
 	c.talk(ctx, winner)
 }
 
@@ -220,17 +220,16 @@ func (c *call) identify() {
 		if c.number == "" {
 			c.number = "anonymous"
 		}
-		res := snap.Resolve("")
-		c.team = res.Team
-		c.log = c.log.With().Str("team", c.team.ID).Logger()
-		c.log.Info().Str("from", user).Err(err).Str("why", res.Reason).Msg("caller number not usable")
+		c.withheld = errors.Is(err, phone.ErrWithheld)
+		c.resolved = snap.Resolve("")
+		c.team = c.resolved.Team
+		c.log.Info().Str("from", user).Err(err).Msg("caller number not usable")
 		return
 	}
-	c.number = number
-	res := snap.Resolve(number)
-	c.team, c.customer = res.Team, res.Customer
-	c.log = c.log.With().Str("team", c.team.ID).Logger()
-	c.log.Info().Str("from", number).Str("customer", c.customerID()).Str("why", res.Reason).Msg("hotline call")
+	c.number, c.e164 = number, number
+	c.resolved = snap.Resolve(number)
+	c.team, c.customer = c.resolved.Team, c.resolved.Customer
+	c.log.Info().Str("from", number).Str("customer", c.customerID()).Msg("hotline call")
 }
 
 func (c *call) customerID() string {
@@ -240,100 +239,11 @@ func (c *call) customerID() string {
 	return c.customer.ID
 }
 
-// fork reserves every free agent of the team that has a registration and
-// sends an INVITE to each of their contacts in parallel.
-func (c *call) fork(ctx context.Context) []*agentLeg {
-	offer, err := media.RewriteSDP(c.req.Body(), c.media.LocalB(), sdpSessionID(), 1)
-	if err != nil {
-		c.log.Error().Err(err).Msg("rewrite SDP for agents")
-		return nil
-	}
-	var targets []legTarget
-	for _, a := range c.team.Agents {
-		bindings := c.s.registrar.BindingsByAgent(a.ID)
-		if len(bindings) == 0 {
-			continue
-		}
-		if !c.s.deps.Presence.TryReserve(a.ID, c.id) {
-			c.log.Debug().Str("agent", a.ID).Msg("agent busy, not rung")
-			continue
-		}
-		c.reserved = append(c.reserved, a.ID)
-		for _, b := range bindings {
-			targets = append(targets, legTarget{agent: a, binding: b})
-		}
-	}
-	c.events = make(chan legEvent, 2*len(targets))
-	legs := make([]*agentLeg, 0, len(targets))
-	for _, t := range targets {
-		leg, err := c.newLeg(ctx, t, offer)
-		if err != nil {
-			c.log.Warn().Err(err).Str("agent", t.agent.ID).Str("contact", t.binding.Contact.String()).Msg("could not ring agent")
-			continue
-		}
-		legs = append(legs, leg)
-		go leg.run()
-	}
-	return legs
-}
-
-// ring waits for the first agent to answer, the caller to give up, every leg
-// to fail, or the ring time to pass.
-func (c *call) ring(ctx context.Context, legs []*agentLeg) (*agentLeg, store.Outcome, string) {
-	timer := time.NewTimer(c.s.opts.RingTimeout)
-	defer timer.Stop()
-	pending := len(legs)
-	ringing := false
-	var winner *agentLeg
-	var outcome store.Outcome
-	var reason string
-loop:
-	for pending > 0 {
-		select {
-		case ev := <-c.events:
-			switch ev.kind {
-			case legRinging:
-				if !ringing {
-					ringing = true
-					c.sendProvisional(180)
-				}
-			case legFailed:
-				pending--
-				ev.leg.log.Debug().Int("status", ev.status).AnErr("error", ev.err).Msg("agent leg ended")
-			case legAnswered:
-				winner = ev.leg
-				break loop
-			}
-		case <-c.cancelled:
-			outcome, reason = store.OutcomeAbandoned, "caller cancelled"
-			break loop
-		case <-timer.C:
-			outcome, reason = store.OutcomeUnanswered, "ring timeout"
-			break loop
-		case <-ctx.Done():
-			outcome, reason = store.OutcomeUnanswered, "server shutting down"
-			break loop
-		}
-	}
-	if winner == nil && outcome == "" {
-		outcome, reason = store.OutcomeUnanswered, "no agent answered"
-	}
-	c.mu.Lock()
-	c.settled = true
-	c.mu.Unlock()
-	for _, l := range legs {
-		if l != winner {
-			l.cancel()
-		}
-	}
-	return winner, outcome, reason
-}
-
 // claim makes leg the winner if no other leg won and ringing is not over.
 func (c *call) claim(leg *agentLeg) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.winner != nil || c.settled {
+	if c.winner != nil || c.settled || leg.step != c.step {
 		return false
 	}
 	c.winner = leg
@@ -388,6 +298,9 @@ func (c *call) talk(ctx context.Context, leg *agentLeg) {
 	}
 	answeredAt := time.Now()
 	c.s.deps.Presence.Answered(leg.agent.ID, c.id)
+	if c.customer != nil && c.s.deps.Affinity != nil {
+		c.s.deps.Affinity.Record(c.customer.ID, leg.agent.ID, answeredAt)
+	}
 	c.s.deps.Calls.Answered(c.id, leg.agent.ID, answeredAt)
 	c.media.Start(ctx)
 	c.log.Info().Msg("call answered")
@@ -494,12 +407,6 @@ func (c *call) hangupCaller() {
 		return
 	}
 	c.log.Debug().Int("status", res.StatusCode).Msg("BYE to caller answered")
-}
-
-func (c *call) releaseAgents() {
-	for _, id := range c.reserved {
-		c.s.deps.Presence.Release(id, c.id)
-	}
 }
 
 // callerEnd receives the in-dialog requests of the inbound leg.

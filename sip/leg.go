@@ -27,6 +27,8 @@ type legTarget struct {
 // first 2xx claims the call, any later 2xx is ACKed and hung up at once.
 type agentLeg struct {
 	c      *call
+	events chan<- legEvent // the step's events
+	step   int             // the routing step that rang it
 	agent  *roster.Agent
 	log    zerolog.Logger
 	invite *gosip.Request
@@ -44,7 +46,7 @@ type agentLeg struct {
 }
 
 // newLeg builds the INVITE for one agent contact and starts its transaction.
-func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte) (*agentLeg, error) {
+func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte, events chan<- legEvent) (*agentLeg, error) {
 	s := c.s
 	req := gosip.NewRequest(gosip.INVITE, *t.binding.Contact.Clone())
 	transport := strings.ToUpper(t.binding.Transport)
@@ -97,6 +99,7 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte) (*agentLeg
 
 	leg := &agentLeg{
 		c:        c,
+		events:   events,
 		agent:    t.agent,
 		invite:   req,
 		offer:    offer,
@@ -116,7 +119,7 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte) (*agentLeg
 
 func (l *agentLeg) emit(kind legEventKind, status int, err error) {
 	// The channel has room for every event every leg can send.
-	l.c.events <- legEvent{kind: kind, leg: l, status: status, err: err}
+	l.events <- legEvent{kind: kind, leg: l, status: status, err: err}
 }
 
 // run follows the INVITE transaction until it has a final response.

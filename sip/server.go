@@ -17,6 +17,7 @@ import (
 	"github.com/teamline/teamline/internal/logging"
 	"github.com/teamline/teamline/media"
 	"github.com/teamline/teamline/roster"
+	"github.com/teamline/teamline/router"
 	"github.com/teamline/teamline/store"
 )
 
@@ -63,6 +64,9 @@ type Options struct {
 	RingTimeout time.Duration
 	// MaxCallDuration ends any call that lasts longer.
 	MaxCallDuration time.Duration
+	// NoAnswerLimit is how many calls in a row an agent may let ring out
+	// before going away (for the decision trace; presence enforces it).
+	NoAnswerLimit int
 	// HistoryURL returns the customer history link sent to agents in
 	// Call-Info; nil sends none.
 	HistoryURL func(customerID, number string) string
@@ -73,6 +77,7 @@ type Options struct {
 // up a call.
 type CallRecorder interface {
 	Started(store.CallStart)
+	Traced(id string, trace []string)
 	Answered(id, agentID string, at time.Time)
 	Ended(id string, outcome store.Outcome, hangupBy store.HangupBy, reason string, at time.Time)
 }
@@ -81,8 +86,12 @@ type CallRecorder interface {
 type Deps struct {
 	// Roster returns the current roster snapshot.
 	Roster func() *roster.Snapshot
-	// Presence tracks which agents are ringing or on a call.
+	// Presence tracks agents' states: who may be rung.
 	Presence *roster.Presence
+	// Router returns the current router (rebuilt with the roster).
+	Router func() *router.Router
+	// Affinity remembers each customer's last agent; may be nil.
+	Affinity *roster.Affinity
 	// Media allocates relay sessions.
 	Media *media.Manager
 	// Calls records calls.
@@ -101,6 +110,8 @@ type Server struct {
 	client    *sipgo.Client
 	registrar *Registrar
 
+	loads    teamLoads
+	view     router.View
 	dialogs  dialogs
 	calls    sync.WaitGroup
 	active   atomic.Int64
@@ -134,8 +145,8 @@ func New(opts Options, deps Deps, log zerolog.Logger) (*Server, error) {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "Teamline"
 	}
-	if deps.Roster == nil || deps.Presence == nil || deps.Media == nil || deps.Calls == nil {
-		return nil, errors.New("sip server: roster, presence, media and call recorder are required")
+	if deps.Roster == nil || deps.Presence == nil || deps.Media == nil || deps.Calls == nil || deps.Router == nil {
+		return nil, errors.New("sip server: roster, presence, router, media and call recorder are required")
 	}
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(opts.UserAgent),
@@ -164,6 +175,8 @@ func New(opts Options, deps Deps, log zerolog.Logger) (*Server, error) {
 		ready:  make(chan struct{}),
 	}
 	s.dialogs.init()
+	s.loads.m = make(map[string]*router.Load)
+	s.view = router.Live{Agents: deps.Presence, Loads: s.loads.get}
 	if len(opts.DigestAlgorithms) == 0 {
 		opts.DigestAlgorithms = []string{DigestMD5}
 	}
@@ -401,4 +414,44 @@ func (s *Server) contactHeader(transport string) *gosip.ContactHeader {
 		uri.UriParams.Add("transport", "tcp")
 	}
 	return &gosip.ContactHeader{Address: uri}
+}
+
+// teamLoads counts, per team, the callers ringing or waiting and the storm
+// overflow calls taken, for the router's storm rules.
+type teamLoads struct {
+	mu sync.Mutex
+	m  map[string]*router.Load
+}
+
+func (l *teamLoads) get(teamID string) router.Load {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if v, ok := l.m[teamID]; ok {
+		return *v
+	}
+	return router.Load{}
+}
+
+func (l *teamLoads) entry(teamID string) *router.Load {
+	v, ok := l.m[teamID]
+	if !ok {
+		v = &router.Load{}
+		l.m[teamID] = v
+	}
+	return v
+}
+
+func (l *teamLoads) add(teamID string, ringing, waiting, overflow int) {
+	l.mu.Lock()
+	v := l.entry(teamID)
+	v.Ringing += ringing
+	v.Waiting += waiting
+	v.Overflow += overflow
+	l.mu.Unlock()
+}
+
+func (l *teamLoads) setStorm(teamID string, st router.StormState) {
+	l.mu.Lock()
+	l.entry(teamID).Storm = st
+	l.mu.Unlock()
 }

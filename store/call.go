@@ -299,3 +299,30 @@ func (s *Store) SetCallTrace(ctx context.Context, id string, trace []string) err
 	}
 	return nil
 }
+
+// LastContact is the agent who last talked to a customer.
+type LastContact struct {
+	CustomerID, AgentID string
+	At                  time.Time
+}
+
+// LastContacts returns, for every customer with an answered call since the
+// given time, the agent of their latest answered call: what routing's
+// affinity cache starts from.
+func (s *Store) LastContacts(ctx context.Context, since time.Time) ([]LastContact, error) {
+	rows, err := s.pool.Query(ctx, `select distinct on (customer_id) customer_id, agent_id, answered_at
+		from calls where customer_id is not null and agent_id is not null and answered_at >= $1
+		order by customer_id, answered_at desc`, since)
+	if err != nil {
+		return nil, fmt.Errorf("read last contacts: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (LastContact, error) {
+		var c LastContact
+		err := row.Scan(&c.CustomerID, &c.AgentID, &c.At)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read last contacts: %w", err)
+	}
+	return out, nil
+}

@@ -312,3 +312,33 @@ func TestCallTrace(t *testing.T) {
 		t.Fatalf("trace of unknown call: %v, want ErrNotFound", err)
 	}
 }
+
+func TestLastContacts(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Store(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	call := func(customer, agent string, at time.Time) {
+		t.Helper()
+		id := store.NewCallID()
+		if err := s.InsertCall(ctx, store.CallStart{ID: id, SIPCallID: id, CallerNumber: "+4930123456", CustomerID: customer, At: at}); err != nil {
+			t.Fatal(err)
+		}
+		if agent != "" {
+			if err := s.MarkAnswered(ctx, id, agent, at.Add(5*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	call("erika", "anna", t0)
+	call("erika", "alex", t0.Add(time.Hour))
+	call("erika", "", t0.Add(2*time.Hour)) // unanswered: not a contact
+	call("max", "ben", t0.Add(-48*time.Hour))
+	got, err := s.LastContacts(ctx, t0.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].CustomerID != "erika" || got[0].AgentID != "alex" {
+		t.Fatalf("last contacts = %+v, want erika -> alex only (max is too old)", got)
+	}
+}

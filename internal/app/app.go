@@ -26,6 +26,7 @@ import (
 	"github.com/teamline/teamline/media"
 	"github.com/teamline/teamline/metrics"
 	"github.com/teamline/teamline/roster"
+	"github.com/teamline/teamline/router"
 	"github.com/teamline/teamline/sip"
 	"github.com/teamline/teamline/store"
 	"github.com/teamline/teamline/web"
@@ -196,7 +197,24 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 		st.Close()
 		return nil, fmt.Errorf("media relay: %w", err)
 	}
-	presence := roster.NewPresence()
+	rt, err := router.New(snap, cfg)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	states := newStateWriter(st, log.With().Str("component", "agent-state").Logger())
+	presence := roster.NewPresenceWithOptions(roster.PresenceOptions{
+		Roster:              func() *roster.Snapshot { return snap },
+		NoAnswerLimit:       cfg.Routing.NoAnswerLimit,
+		RequireRegistration: true,
+		OnChange:            states.enqueue,
+	})
+	affinity := roster.NewAffinity()
+	if err := loadAffinity(ctx, st, affinity, cfg.Routing.AffinityDays); err != nil {
+		// Routing works without it; the first call of each customer will
+		// simply not prefer their last agent.
+		log.Warn().Err(err).Msg("could not load customers' last agents")
+	}
 	callLog := store.NewCallLog(st, log.With().Str("component", "calllog").Logger(), 10000)
 	var sipSrv *sip.Server
 	m := metrics.New(
@@ -226,6 +244,8 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 	}, sip.Deps{
 		Roster:   func() *roster.Snapshot { return snap },
 		Presence: presence,
+		Router:   func() *router.Router { return rt },
+		Affinity: affinity,
 		Media:    mediaMgr,
 		Calls:    countingRecorder{callLog, m},
 	}, log.With().Str("component", "sip").Logger())
@@ -257,9 +277,14 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 		log:      log,
 	}
 
+	sipSrv.Registrar().OnChange(presence.SetRegistered)
 	logCtx, stopLog := context.WithCancel(context.WithoutCancel(ctx))
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); callLog.Run(logCtx) }()
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); states.run(logCtx) }()
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); tickPresence(ctx, presence) }()
 
 	sipDone := make(chan struct{})
 	a.wg.Add(1)
