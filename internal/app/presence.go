@@ -48,9 +48,9 @@ func loadAffinity(ctx context.Context, st *store.Store, a *roster.Affinity, days
 // off the call path: presence hands changes over without blocking, and a
 // full queue drops (and counts) rather than stall routing.
 type stateWriter struct {
-	st      *store.Store
-	log     zerolog.Logger
-	queue   chan roster.AgentStateChange
+	st    *store.Store
+	log   zerolog.Logger
+	queue chan roster.AgentStateChange
 }
 
 const stateQueue = 4096
