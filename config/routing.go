@@ -201,14 +201,15 @@ type Hours struct {
 	Week [7][]TimeRange `yaml:"-"`
 }
 
-// OpenAlways reports whether the hours never close: Always is set or no
-// day has a range.
+// OpenAlways reports whether the hours never close: Always is set, or no day
+// is listed at all (a team without hours). Listing days, even all of them
+// empty, means closed except in the ranges given.
 func (h *Hours) OpenAlways() bool {
 	if h.Always {
 		return true
 	}
-	for _, d := range h.Week {
-		if len(d) > 0 {
+	for _, d := range h.days() {
+		if *d != nil {
 			return false
 		}
 	}

@@ -310,3 +310,25 @@ func TestExampleRouting(t *testing.T) {
 		t.Errorf("national pool %q is not a team", pool)
 	}
 }
+
+func TestHoursWithEveryDayEmptyAreClosed(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		hours string
+		want  bool
+	}{
+		{"    hours: {mon: [], tue: [], wed: [], thu: [], fri: [], sat: [], sun: []}\n", false},
+		{"    hours: {sun: []}\n", false},
+		{"    hours: {always: true}\n", true},
+		{"", true},
+	} {
+		text := strings.Replace(base, "    prefixes: [\"+4930\"]\n", "    prefixes: [\"+4930\"]\n"+tt.hours, 1)
+		c, err := Parse("h.yaml", []byte(text), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.hours, err)
+		}
+		if got := c.Teams[0].Hours.OpenAlways(); got != tt.want {
+			t.Errorf("hours %q: OpenAlways = %v, want %v", tt.hours, got, tt.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,8 @@ const (
 	passAlex   = "alex-secret-2"
 	passHans   = "hans-secret-3"
 	passBarbie = "barbie-secret-4"
+	passKai    = "kai-secret-5"
+	passNora   = "nora-secret-6"
 )
 
 // teamline is one Teamline started for one test, with its own database,
@@ -57,6 +60,13 @@ http:
   public_url: "http://127.0.0.1:8080"
 calls:
   ring_timeout: %[5]s
+routing:
+  affinity_ring: %[6]s
+  wave_size: %[7]d
+  wave_ring: %[8]s
+  all_ring: %[8]s
+  fallback: "reject"
+  national_pool: "national"
 default_country: "DE"
 default_team: "berlin"
 trunks:
@@ -69,6 +79,7 @@ teams:
     region: "Berlin"
     time_zone: "Europe/Berlin"
     prefixes: ["+4930"]
+    wrap_up: %[9]s
     agents:
       - {id: "anna", name: "Anna Schmidt", username: "anna", password: "` + passAnna + `"}
       - {id: "alex", name: "Alex Weber", username: "alex", password: "` + passAlex + `"}
@@ -80,6 +91,22 @@ teams:
     prefixes: ["+4940"]
     agents:
       - {id: "hans", name: "Hans Meyer", username: "hans", password: "` + passHans + `"}
+  - id: "kiel"
+    name: "Team Kiel"
+    region: "Kiel"
+    time_zone: "Europe/Berlin"
+    prefixes: ["+49431"]
+    # Never open: every call goes to the national pool.
+    hours: {mon: [], tue: [], wed: [], thu: [], fri: [], sat: [], sun: []}
+    agents:
+      - {id: "kai", name: "Kai Paulsen", username: "kai", password: "` + passKai + `"}
+  - id: "national"
+    name: "National pool"
+    region: "Germany"
+    time_zone: "Europe/Berlin"
+    hours: {always: true}
+    agents:
+      - {id: "nora", name: "Nora Lang", username: "nora", password: "` + passNora + `"}
 customers:
   - {id: "` + erikaID + `", number: "` + erika + `", name: "Erika Musterfrau", team: "berlin"}
 `
@@ -87,6 +114,10 @@ customers:
 type tlOptions struct {
 	ringTimeout    time.Duration
 	silenceTimeout time.Duration
+	affinityRing   time.Duration
+	waveSize       int
+	waveRing       time.Duration
+	wrapUp         time.Duration
 	// databaseURL replaces the fresh test database (a cluster the test
 	// stops and starts, say).
 	databaseURL string
@@ -102,13 +133,23 @@ func startTeamline(t testing.TB, o tlOptions) *teamline {
 	if o.silenceTimeout == 0 {
 		o.silenceTimeout = 20 * time.Second
 	}
+	if o.affinityRing == 0 {
+		o.affinityRing = 2 * time.Second
+	}
+	if o.waveSize == 0 {
+		o.waveSize = 3
+	}
+	if o.waveRing == 0 {
+		o.waveRing = 4 * time.Second
+	}
 	port := peer.FreeSIPPort(t)
 	first := peer.FreePortRange(t, 41)
 	if first%2 == 1 {
 		first++
 	}
 	path := filepath.Join(t.TempDir(), "teamline.yaml")
-	yaml := fmt.Sprintf(rosterYAML, port, first, first+39, o.silenceTimeout, o.ringTimeout)
+	yaml := fmt.Sprintf(rosterYAML, port, first, first+39, o.silenceTimeout, o.ringTimeout,
+		o.affinityRing, o.waveSize, o.waveRing, o.wrapUp)
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -151,17 +192,7 @@ type sippAgent struct {
 // UAS scenario that takes its calls.
 func (tl *teamline) startSIPpAgent(t testing.TB, username, password, scenario string, keys map[string]string) *sippAgent {
 	t.Helper()
-	rtp := peer.NewRTPEndpoint(t)
-	k := map[string]string{}
-	if scenario == "agent_answer.xml" {
-		k["rtp_port"] = fmt.Sprint(rtp.Port())
-	}
-	for n, v := range keys {
-		k[n] = v
-	}
-	uas := peer.StartSIPp(t, peer.SIPpOptions{Scenario: scenario, Keys: k, Calls: 1, Timeout: 40 * time.Second})
-	tl.register(t, username, password, uas.Port(), "200")
-	return &sippAgent{uas: uas, rtp: rtp}
+	return tl.startSIPpAgentCalls(t, username, password, scenario, keys, 1)
 }
 
 // register runs the REGISTER scenario for username, binding the contact at
@@ -208,4 +239,53 @@ func waitCtx(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+func testLog(t testing.TB) zerolog.Logger {
+	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+}
+
+// startSIPpAgentCalls is startSIPpAgent for an agent that takes several
+// calls.
+func (tl *teamline) startSIPpAgentCalls(t testing.TB, username, password, scenario string, keys map[string]string, calls int) *sippAgent {
+	t.Helper()
+	rtp := peer.NewRTPEndpoint(t)
+	k := map[string]string{}
+	if scenario == "agent_answer.xml" {
+		k["rtp_port"] = fmt.Sprint(rtp.Port())
+	}
+	for n, v := range keys {
+		k[n] = v
+	}
+	uas := peer.StartSIPp(t, peer.SIPpOptions{Scenario: scenario, Keys: k, Calls: calls, Timeout: 40 * time.Second})
+	tl.register(t, username, password, uas.Port(), "200")
+	return &sippAgent{uas: uas, rtp: rtp}
+}
+
+// waitAgentState waits until the agent's live state has the given token.
+func (tl *teamline) waitAgentState(t testing.TB, agentID, token string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := tl.app.Presence.Status(agentID)
+		if st.State.Token() == token {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent %s is %s, want %s", agentID, st.State.Token(), token)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sippCallID returns the Call-ID of a SIPp UAC's (first) call.
+func sippCallID(t testing.TB, p *peer.SIPpProcess) string {
+	t.Helper()
+	for _, line := range strings.Split(p.Messages(), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Call-ID: "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no Call-ID in the SIPp trace")
+	return ""
 }

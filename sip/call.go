@@ -16,6 +16,7 @@ import (
 	"github.com/teamline/teamline/media"
 	"github.com/teamline/teamline/phone"
 	"github.com/teamline/teamline/roster"
+	"github.com/teamline/teamline/router"
 	"github.com/teamline/teamline/store"
 )
 
@@ -78,7 +79,9 @@ type call struct {
 	settled bool // no leg may win any more
 	step    int  // the step whose legs may win; -1 between steps
 
-	loadState int // how the call counts in its team's load
+	loadState int          // how the call counts in its team's load
+	routing   *router.Plan // the routing plan, once made
+	finished  sync.Once
 
 	answerSDP []byte // SDP Teamline answered the caller with (for re-INVITEs)
 	byeCSeq   uint32
@@ -159,7 +162,8 @@ func (c *call) run(ctx context.Context) {
 	offer, err := c.parseOffer()
 	c.identify()
 	plan := c.plan(started)
-	defer c.finishPlan(plan)
+	c.routing = plan
+	defer c.finishPlan()
 	c.s.deps.Calls.Started(store.CallStart{
 		ID: c.id, SIPCallID: c.req.CallID().Value(), CallerNumber: c.number,
 		CustomerID: c.customerID(), TeamID: c.team.ID, Trunk: c.trunk.Name, At: started,
@@ -186,7 +190,7 @@ func (c *call) run(ctx context.Context) {
 		case store.OutcomeAbandoned:
 			// sipgo already answered the CANCEL with 200 and the INVITE with 487.
 			c.log.Info().Msg("caller hung up while agents rang")
-			c.s.deps.Calls.Ended(c.id, outcome, store.HangupCaller, reason, time.Now())
+			c.end(outcome, store.HangupCaller, reason, time.Now())
 		default:
 			c.log.Info().Str("reason", reason).Str("fallback", plan.Fallback.String()).Msg("no agent answered: 480")
 			c.reject(480, outcome, reason)
@@ -282,7 +286,7 @@ func (c *call) talk(ctx context.Context, leg *agentLeg) {
 	case <-c.cancelled:
 		// The caller gave up in the same instant the agent answered.
 		leg.hangup()
-		c.s.deps.Calls.Ended(c.id, store.OutcomeAbandoned, store.HangupCaller, "caller cancelled as agent answered", time.Now())
+		c.end(store.OutcomeAbandoned, store.HangupCaller, "caller cancelled as agent answered", time.Now())
 		return
 	default:
 	}
@@ -293,7 +297,7 @@ func (c *call) talk(ctx context.Context, leg *agentLeg) {
 	if err := c.tx.Respond(res); err != nil {
 		c.log.Warn().Err(err).Msg("send 200 to caller")
 		leg.hangup()
-		c.s.deps.Calls.Ended(c.id, store.OutcomeAbandoned, store.HangupSystem, "200 to caller failed", time.Now())
+		c.end(store.OutcomeAbandoned, store.HangupSystem, "200 to caller failed", time.Now())
 		return
 	}
 	answeredAt := time.Now()
@@ -309,7 +313,7 @@ func (c *call) talk(ctx context.Context, leg *agentLeg) {
 		c.log.Warn().Msg("caller never acknowledged the 200: ending the call")
 		leg.hangup()
 		c.hangupCaller()
-		c.s.deps.Calls.Ended(c.id, store.OutcomeAnswered, store.HangupSystem, "no ACK from caller", time.Now())
+		c.end(store.OutcomeAnswered, store.HangupSystem, "no ACK from caller", time.Now())
 		return
 	}
 
@@ -340,7 +344,7 @@ func (c *call) talk(ctx context.Context, leg *agentLeg) {
 	st := c.media.Stats()
 	c.log.Info().Str("hangup_by", string(by)).Str("reason", reason).
 		Dur("talk", time.Since(answeredAt)).Interface("rtp", st).Msg("call ended")
-	c.s.deps.Calls.Ended(c.id, store.OutcomeAnswered, by, reason, time.Now())
+	c.end(store.OutcomeAnswered, by, reason, time.Now())
 }
 
 // waitAck retransmits the 2xx over UDP until the caller's ACK arrives
@@ -375,6 +379,12 @@ func (c *call) waitAck(ctx context.Context, res *gosip.Response) bool {
 	}
 }
 
+// end closes the call record: the decision trace first, then the outcome.
+func (c *call) end(outcome store.Outcome, by store.HangupBy, reason string, at time.Time) {
+	c.finishPlan()
+	c.s.deps.Calls.Ended(c.id, outcome, by, reason, at)
+}
+
 // reject answers the caller with a final error status and closes the record.
 func (c *call) reject(code int, outcome store.Outcome, reason string) {
 	res := responseWithTag(c.req, code, statusText(code), c.tag, nil)
@@ -382,7 +392,7 @@ func (c *call) reject(code int, outcome store.Outcome, reason string) {
 	if err := c.tx.Respond(res); err != nil {
 		c.log.Debug().Err(err).Int("status", code).Msg("final response not sent")
 	}
-	c.s.deps.Calls.Ended(c.id, outcome, store.HangupSystem, reason, time.Now())
+	c.end(outcome, store.HangupSystem, reason, time.Now())
 }
 
 func (c *call) sendProvisional(code int) {

@@ -46,8 +46,15 @@ func (c *call) plan(now time.Time) *router.Plan {
 }
 
 // finishPlan undoes the call's share of the team loads, lets storm mode end
-// when the load allows, and stores and logs the decision trace.
-func (c *call) finishPlan(p *router.Plan) {
+// when the load allows, and stores and logs the decision trace; once, before
+// the call's end is recorded.
+func (c *call) finishPlan() {
+	if c.routing != nil {
+		c.finished.Do(func() { c.finishRouting(c.routing) })
+	}
+}
+
+func (c *call) finishRouting(p *router.Plan) {
 	c.setLoad(p, loadNone)
 	if p.Overflow {
 		c.s.loads.add(p.Team.ID, 0, 0, -1)
