@@ -17,6 +17,7 @@ import (
 
 	"github.com/teamline/teamline/callback"
 	"github.com/teamline/teamline/phone"
+	"github.com/teamline/teamline/roster"
 )
 
 // Limits of the API.
@@ -45,6 +46,10 @@ type Deps struct {
 	DefaultCountry string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Roster returns the current roster (teams and agents).
+	Roster func() *roster.Snapshot
+	// Agents reads and sets agents' live states.
+	Agents Agents
 }
 
 // handler serves the API.
@@ -68,6 +73,11 @@ func New(deps Deps, log zerolog.Logger) http.Handler {
 	mux.Handle("/v1/teams/{id}/slots", methods{http.MethodGet: h.slots})
 	mux.Handle("/v1/callbacks", methods{http.MethodGet: h.list, http.MethodPost: h.book})
 	mux.Handle("/v1/callbacks/{id}", methods{http.MethodGet: h.get, http.MethodPatch: h.reschedule, http.MethodDelete: h.cancel})
+	if deps.Agents != nil && deps.Roster != nil {
+		mux.Handle("/v1/agents", methods{http.MethodGet: h.agents})
+		mux.Handle("/v1/agents/{id}", methods{http.MethodGet: h.agent})
+		mux.Handle("/v1/agents/{id}/state", methods{http.MethodPut: h.setState})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})

@@ -36,9 +36,9 @@ const (
 	DefaultHTTPListen = "0.0.0.0:8080"
 	// DefaultHTTPPublicURL is the default base URL of links handed to agents.
 	DefaultHTTPPublicURL = "http://127.0.0.1:8080"
-	// DefaultRingTimeout is the default time an agent's phone rings before the
-	// next step of the plan.
-	DefaultRingTimeout = 30 * time.Second
+	// DefaultRingTimeout is the default longest time a caller waits while
+	// agents ring, over all steps of the routing plan.
+	DefaultRingTimeout = 2 * time.Minute
 	// DefaultMaxCallDuration is the default longest call before Teamline hangs up.
 	DefaultMaxCallDuration = 4 * time.Hour
 	// DefaultCountry is the default region for numbers written without a
@@ -77,6 +77,8 @@ type Config struct {
 	// Routing holds the routing defaults every team inherits, and the
 	// national pool.
 	Routing Routing `yaml:"routing"`
+	// Callbacks configures callback slots and the callback dialer.
+	Callbacks Callbacks `yaml:"callbacks"`
 	// DefaultCountry is the ISO 3166-1 alpha-2 region ("DE") used to read
 	// numbers written without a country code, in this file and in caller IDs.
 	DefaultCountry string `yaml:"default_country"`
@@ -167,8 +169,9 @@ type Database struct {
 
 // Calls holds limits that apply to every call.
 type Calls struct {
-	// RingTimeout is how long agents' phones ring in one step of the plan
-	// before the next step (duration string such as "30s").
+	// RingTimeout is the longest a caller waits while agents ring, over all
+	// steps of the routing plan, before the plan's fallback (duration string
+	// such as "2m"); each step rings for its own time within it.
 	RingTimeout time.Duration `yaml:"ring_timeout"`
 	// MaxDuration is the longest a call may last before Teamline ends it
 	// (duration string such as "4h").
@@ -310,6 +313,7 @@ func Default() Config {
 			MaxDuration: DefaultMaxCallDuration,
 		},
 		Routing:        DefaultRouting(),
+		Callbacks:      DefaultCallbacks(),
 		DefaultCountry: DefaultCountry,
 		DefaultTeam:    DefaultTeam,
 	}

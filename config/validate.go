@@ -59,6 +59,7 @@ func (v *validator) validate(c *Config) {
 	v.positive("calls.ring_timeout", c.Calls.RingTimeout)
 	v.positive("calls.max_duration", c.Calls.MaxDuration)
 	v.routing(&c.Routing)
+	v.callbacks(&c.Callbacks)
 
 	countryOK := true
 	c.DefaultCountry = strings.ToUpper(strings.TrimSpace(c.DefaultCountry))

@@ -31,6 +31,7 @@ const (
 	passBarbie = "barbie-secret-4"
 	passKai    = "kai-secret-5"
 	passNora   = "nora-secret-6"
+	apiToken   = "e2e-api-token-0123456789"
 )
 
 // teamline is one Teamline started for one test, with its own database,
@@ -58,6 +59,7 @@ media:
 http:
   listen: "127.0.0.1:0"
   public_url: "http://127.0.0.1:8080"
+  api_token: "` + apiToken + `"
 calls:
   ring_timeout: %[5]s
 routing:

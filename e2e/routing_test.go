@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +169,44 @@ func TestWrapUpKeepsAgentFromRinging(t *testing.T) {
 	}
 	if code, err := anna.uas.Wait(ctx); err != nil || code != 0 {
 		t.Fatalf("anna (two calls): exit %d, %v", code, err)
+	}
+}
+
+// An agent who set themselves away over the HTTP API is not rung; their
+// colleague takes the call.
+func TestAgentAwayOverAPINotRung(t *testing.T) {
+	t.Parallel()
+	tl := startTeamline(t, tlOptions{})
+	anna := tl.startSIPpAgent(t, "anna", passAnna, "agent_ring.xml", nil)
+	alex := tl.startSIPpAgent(t, "alex", passAlex, "agent_answer.xml", nil)
+
+	url := "http://" + tl.app.HTTPAddr().String() + "/v1/agents/anna/state"
+	req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(`{"state":"away","reason":"lunch"}`))
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("PUT agent state: %d", res.StatusCode)
+	}
+	unauth, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(`{"state":"available"}`))
+	if res, err := http.DefaultClient.Do(unauth); err != nil || res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("PUT without token: %v %v, want 401", res.StatusCode, err)
+	}
+
+	ctx := waitCtx(t, 25*time.Second)
+	if code, err := callErika(t, tl, "500").Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("customer: exit %d, %v", code, err)
+	}
+	if code, err := alex.uas.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("alex: exit %d, %v", code, err)
+	}
+	if msgs := anna.uas.Messages(); strings.Contains(msgs, "INVITE sip:") {
+		t.Fatalf("anna, away, was rung:\n%s", msgs)
+	}
+	if st := tl.app.Presence.Status("anna"); st.State.Token() != "away" || st.Reason != "lunch" {
+		t.Fatalf("anna is %s (%s), want away (lunch)", st.State.Token(), st.Reason)
 	}
 }

@@ -81,3 +81,43 @@ func inRanges(rs []config.TimeRange, sec, rule int, note string) hoursVerdict {
 	}
 	return hoursVerdict{rule: rule, note: note}
 }
+
+// Interval is an absolute span of time, [Start, End).
+type Interval struct {
+	Start, End time.Time
+}
+
+// OpenRanges returns the spans in which a team is open on the calendar day
+// that contains day, read in the team's time zone (holidays and special days
+// applied), in order. A team open around the clock gets the whole day. Used
+// to lay out callback slots; the router itself asks Open.
+func (r *Router) OpenRanges(teamID string, day time.Time) []Interval {
+	tp, ok := r.teams[teamID]
+	if !ok {
+		return nil
+	}
+	loc := tp.team.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	y, m, d := day.In(loc).Date()
+	at := func(sec int) time.Time {
+		return time.Date(y, m, d, sec/3600, sec%3600/60, sec%60, 0, loc)
+	}
+	var ranges []config.TimeRange
+	if e, ok := tp.hours.exceptions[dateKey(y, m, d)]; ok {
+		if e.closed {
+			return nil
+		}
+		ranges = e.ranges
+	} else if tp.hours.always {
+		ranges = []config.TimeRange{{From: 0, To: 86400}}
+	} else {
+		ranges = tp.hours.week[time.Date(y, m, d, 12, 0, 0, 0, loc).Weekday()]
+	}
+	out := make([]Interval, 0, len(ranges))
+	for _, rg := range ranges {
+		out = append(out, Interval{Start: at(rg.From), End: at(rg.To)})
+	}
+	return out
+}

@@ -925,3 +925,34 @@ func TestPlanEdgeCases(t *testing.T) {
 		t.Error("berlin should be open at 13:00 and closed at 22:00")
 	}
 }
+
+func TestOpenRanges(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "team")
+	loc := berlin(t)
+	tests := []struct {
+		name, team string
+		day        time.Time
+		want       []string
+	}{
+		{"weekday with lunch break", "berlin", time.Date(2026, 6, 16, 15, 0, 0, 0, loc), []string{"08:00-12:00", "12:30-19:00"}},
+		{"holiday", "berlin", time.Date(2026, 12, 25, 9, 0, 0, 0, loc), nil},
+		{"special day", "berlin", time.Date(2026, 12, 24, 23, 0, 0, 0, loc), []string{"08:00-12:00"}},
+		{"unknown team", "nowhere", time.Date(2026, 6, 16, 15, 0, 0, 0, loc), nil},
+		// The day clocks go back is 25 hours long; wall-clock times still hold.
+		{"DST end", "berlin", time.Date(2026, 10, 25, 12, 0, 0, 0, loc), []string{"02:00-03:00"}},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, iv := range f.router.OpenRanges(tt.team, tt.day) {
+			got = append(got, iv.Start.In(loc).Format("15:04")+"-"+iv.End.In(loc).Format("15:04"))
+		}
+		if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if rs := f.router.OpenRanges("national", time.Date(2026, 6, 16, 15, 0, 0, 0, loc)); len(rs) != 1 ||
+		rs[0].End.Sub(rs[0].Start) != 24*time.Hour {
+		t.Errorf("around the clock: %v, want one 24-hour range", rs)
+	}
+}

@@ -21,6 +21,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/teamline/teamline/api"
+	"github.com/teamline/teamline/callback"
 	"github.com/teamline/teamline/config"
 	"github.com/teamline/teamline/internal/logging"
 	"github.com/teamline/teamline/media"
@@ -155,6 +157,11 @@ func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*st
 		st.Close()
 		return nil, fmt.Errorf("migrate database: %w", err)
 	}
+	// The callback dialer's job queue (River) keeps its own tables.
+	if err := callback.Migrate(ctx, st.Pool(), log.With().Str("component", "callback").Logger()); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate job queue: %w", err)
+	}
 	return st, nil
 }
 
@@ -259,7 +266,33 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 		st.Close()
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Listen, err)
 	}
-	handler := web.NewHandler(st, links, m.Handler(), log.With().Str("component", "http").Logger())
+	callbacks, err := callback.New(st.Pool(), callbackConfig(cfg, snap, rt), log.With().Str("component", "callback").Logger())
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("callbacks: %w", err)
+	}
+	apiHandler := api.New(api.Deps{
+		Token:          cfg.HTTP.APIToken,
+		Callbacks:      callbacks,
+		DefaultCountry: cfg.DefaultCountry,
+		Roster:         func() *roster.Snapshot { return snap },
+		Agents:         presence,
+		ResolveTeam: func(e164 string) (string, string, bool) {
+			res := snap.Resolve(e164)
+			if res.Team == nil {
+				return "", "", false
+			}
+			id := ""
+			if res.Customer != nil {
+				id = res.Customer.ID
+			}
+			return res.Team.ID, id, true
+		},
+	}, log)
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", apiHandler)
+	mux.Handle("/", web.NewHandler(st, links, m.Handler(), log.With().Str("component", "http").Logger()))
+	var handler http.Handler = mux
 	if opts.Pprof {
 		handler = withPprof(handler)
 	}
@@ -408,4 +441,33 @@ func withPprof(h http.Handler) http.Handler {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/", h)
 	return mux
+}
+
+// callbackConfig maps the configuration onto the callback service: slots in
+// each team's opening hours, capacity calls_per_agent times the team's agents.
+func callbackConfig(cfg *config.Config, snap *roster.Snapshot, rt *router.Router) callback.Config {
+	return callback.Config{
+		Hours: callback.HoursFunc(func(teamID string, day time.Time) []callback.TimeRange {
+			ivs := rt.OpenRanges(teamID, day)
+			out := make([]callback.TimeRange, len(ivs))
+			for i, iv := range ivs {
+				out[i] = callback.TimeRange{Start: iv.Start, End: iv.End}
+			}
+			return out
+		}),
+		Teams: func(teamID string) (callback.TeamSlots, bool) {
+			t, ok := snap.Team(teamID)
+			if !ok || len(t.Agents) == 0 {
+				return callback.TeamSlots{}, false
+			}
+			return callback.TeamSlots{
+				TeamID:     t.ID,
+				Location:   t.Location,
+				SlotLength: cfg.Callbacks.SlotLength,
+				Capacity:   cfg.Callbacks.CallsPerAgent * len(t.Agents),
+				LeadTime:   cfg.Callbacks.LeadTime,
+			}, true
+		},
+		Dial: callback.DialPolicy{MaxAttempts: cfg.Callbacks.MaxAttempts, RetryDelay: cfg.Callbacks.RetryDelay},
+	}
 }

@@ -1,0 +1,62 @@
+package config
+
+import "time"
+
+// Defaults of the callbacks block.
+const (
+	// DefaultSlotLength is the length of one callback slot.
+	DefaultSlotLength = 15 * time.Minute
+	// DefaultCallsPerAgent is how many callbacks one agent takes per slot.
+	DefaultCallsPerAgent = 2
+	// DefaultCallbackLead is the least time between booking and the slot.
+	DefaultCallbackLead = 10 * time.Minute
+	// DefaultCallbackAttempts is how often a customer is called at most.
+	DefaultCallbackAttempts = 3
+	// DefaultCallbackRetry is the wait before calling a customer again.
+	DefaultCallbackRetry = 10 * time.Minute
+)
+
+// Callbacks configures callback slots and the dialer that calls customers
+// back. A slot's capacity is calls_per_agent times the team's agents.
+type Callbacks struct {
+	// SlotLength is the length of one slot (e.g. "15m").
+	SlotLength time.Duration `yaml:"slot_length"`
+	// CallsPerAgent is how many callbacks one agent takes per slot.
+	CallsPerAgent int `yaml:"calls_per_agent"`
+	// LeadTime is the least time between booking and the slot booked.
+	LeadTime time.Duration `yaml:"lead_time"`
+	// MaxAttempts is how many times a customer is called before the
+	// callback fails.
+	MaxAttempts int `yaml:"max_attempts"`
+	// RetryDelay is the wait before calling a customer again after busy, no
+	// answer or a failure.
+	RetryDelay time.Duration `yaml:"retry_delay"`
+}
+
+// DefaultCallbacks returns the callbacks block's defaults.
+func DefaultCallbacks() Callbacks {
+	return Callbacks{
+		SlotLength:    DefaultSlotLength,
+		CallsPerAgent: DefaultCallsPerAgent,
+		LeadTime:      DefaultCallbackLead,
+		MaxAttempts:   DefaultCallbackAttempts,
+		RetryDelay:    DefaultCallbackRetry,
+	}
+}
+
+func (v *validator) callbacks(c *Callbacks) {
+	v.positive("callbacks.slot_length", c.SlotLength)
+	if c.SlotLength > 0 && (c.SlotLength < time.Minute || (24*time.Hour)%c.SlotLength != 0) {
+		v.add("callbacks.slot_length", "must be at least 1m and divide a day evenly (e.g. 10m, 15m, 30m)")
+	}
+	if c.CallsPerAgent < 1 {
+		v.add("callbacks.calls_per_agent", "must be at least 1")
+	}
+	if c.LeadTime < 0 {
+		v.add("callbacks.lead_time", "must not be negative")
+	}
+	if c.MaxAttempts < 1 || c.MaxAttempts > 20 {
+		v.add("callbacks.max_attempts", "must be between 1 and 20")
+	}
+	v.positive("callbacks.retry_delay", c.RetryDelay)
+}
