@@ -7,7 +7,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/teamline/teamline/internal/app.Version=$(VERSION)
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $$($(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: help build run test test-race lint bench fuzz clean
+.PHONY: help build run test test-race lint bench bench-go fuzz clean
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n",$$1,$$2}'
@@ -29,8 +29,11 @@ lint: ## gofmt, go vet, staticcheck
 	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	$(STATICCHECK) ./...
 
-bench: ## Go micro-benchmarks of the hot paths (figures, never pass/fail)
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: ## call rate vs Kamailio, media relay, Go micro-benchmarks (figures only; BENCH_QUICK=1 for < 2 min)
+	$(GO) run ./bench/cmd/tlbench $(BENCH_FLAGS)
+
+bench-go: ## only the Go micro-benchmarks of the hot paths
+	$(GO) test -run '^$$' -bench . -benchmem ./router/ ./sip/ ./media/ ./roster/ ./callback/
 
 fuzz: ## fuzz the network-facing parsers for a short while each
 	$(GO) test -run '^$$' -fuzz FuzzParseSDP -fuzztime 30s ./media/

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// G.711 at 20 ms: 160 payload bytes, 50 packets/s per direction.
+const (
+	ptime      = 20 * time.Millisecond
+	rtpHeader  = 12
+	payloadLen = 160
+	packetLen  = rtpHeader + payloadLen
+	// slots spreads the streams over the 20 ms period, one slot per
+	// millisecond, as independent phones would send.
+	slots = 20
+	// histBucket and histBuckets bound the latency histogram: 10 µs
+	// resolution up to 200 ms, one overflow bucket above.
+	histBucket  = 10 * time.Microsecond
+	histBuckets = 20000
+)
+
+// stream is one RTP sender and receiver socket, the media end of one side
+// of one call.
+type stream struct {
+	id    uint32
+	conn  *net.UDPConn
+	port  int
+	dst   atomic.Pointer[netip.AddrPort] // nil: not sending
+	seq   uint16
+	ts    uint32
+	count uint32
+	buf   [packetLen]byte
+}
+
+// generator sends G.711-sized RTP on every stream at 20 ms and receives on
+// the same sockets. Each payload carries the send time, the sending stream,
+// the epoch and a counter, so that any receiver can measure one-way latency,
+// loss per epoch and reordering without knowing which stream it pairs with.
+type generator struct {
+	base    time.Time
+	streams []*stream
+
+	epoch     atomic.Uint32 // written into packets
+	measuring atomic.Uint32 // the epoch being counted; 0 none
+
+	sent      atomic.Uint64
+	recv      atomic.Uint64
+	reordered atomic.Uint64
+	highest   []atomic.Uint32 // per sending stream: highest counter+1 received
+	hist      []atomic.Uint64
+	maxLag    atomic.Int64 // worst lateness of the sender loop, ns
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// newGenerator opens n loopback sockets.
+func newGenerator(n int) (*generator, error) {
+	g := &generator{
+		base:    time.Now(),
+		highest: make([]atomic.Uint32, n),
+		hist:    make([]atomic.Uint64, histBuckets+1),
+		stop:    make(chan struct{}),
+	}
+	g.epoch.Store(1)
+	for i := range n {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			g.close()
+			return nil, err
+		}
+		s := &stream{id: uint32(i), conn: c, port: c.LocalAddr().(*net.UDPAddr).Port}
+		s.buf[0] = 0x80 // RTP version 2
+		s.buf[1] = 0    // PCMU
+		binary.BigEndian.PutUint32(s.buf[8:12], uint32(i)+1)
+		for j := rtpHeader + 20; j < packetLen; j++ {
+			s.buf[j] = 0xff // mu-law silence
+		}
+		g.streams = append(g.streams, s)
+	}
+	return g, nil
+}
+
+// start launches the sender loop and one receiver per socket.
+func (g *generator) start() {
+	for _, s := range g.streams {
+		g.wg.Add(1)
+		go g.receive(s)
+	}
+	g.wg.Add(1)
+	go g.send()
+}
+
+func (g *generator) send() {
+	defer g.wg.Done()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	next := int64(0) // next slot (ms since base) to send
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-tick.C:
+		}
+		now := time.Since(g.base)
+		due := int64(now / time.Millisecond)
+		if lag := int64(now) - next*int64(time.Millisecond); next <= due && lag > g.maxLag.Load() && g.measuring.Load() != 0 {
+			g.maxLag.Store(lag)
+		}
+		for ; next <= due; next++ {
+			slot := uint32(next % slots)
+			for i := slot; i < uint32(len(g.streams)); i += slots {
+				g.sendOne(g.streams[i])
+			}
+		}
+	}
+}
+
+func (g *generator) sendOne(s *stream) {
+	dst := s.dst.Load()
+	if dst == nil {
+		return
+	}
+	epoch := g.epoch.Load()
+	s.seq++
+	s.ts += payloadLen
+	s.count++
+	binary.BigEndian.PutUint16(s.buf[2:4], s.seq)
+	binary.BigEndian.PutUint32(s.buf[4:8], s.ts)
+	p := s.buf[rtpHeader:]
+	binary.BigEndian.PutUint64(p[0:8], uint64(time.Since(g.base)))
+	binary.BigEndian.PutUint32(p[8:12], s.id)
+	binary.BigEndian.PutUint32(p[12:16], epoch)
+	binary.BigEndian.PutUint32(p[16:20], s.count)
+	if _, err := s.conn.WriteToUDPAddrPort(s.buf[:], *dst); err == nil && epoch == g.measuring.Load() {
+		g.sent.Add(1)
+	}
+}
+
+func (g *generator) receive(s *stream) {
+	defer g.wg.Done()
+	buf := make([]byte, 2048)
+	for {
+		n, err := s.conn.Read(buf)
+		if err != nil {
+			return
+		}
+		if n != packetLen {
+			continue
+		}
+		at := time.Since(g.base)
+		p := buf[rtpHeader:n]
+		epoch := binary.BigEndian.Uint32(p[12:16])
+		if epoch == 0 || epoch != g.measuring.Load() {
+			continue
+		}
+		from := binary.BigEndian.Uint32(p[8:12])
+		if int(from) >= len(g.highest) {
+			continue
+		}
+		g.recv.Add(1)
+		lat := at - time.Duration(binary.BigEndian.Uint64(p[0:8]))
+		g.hist[min(max(int(lat/histBucket), 0), histBuckets)].Add(1)
+		c := binary.BigEndian.Uint32(p[16:20]) + 1
+		if c < g.highest[from].Load() {
+			g.reordered.Add(1)
+		} else {
+			g.highest[from].Store(c)
+		}
+	}
+}
+
+// measure counts the packets sent during window (and received, however
+// late, within grace after it).
+func (g *generator) measure(window, grace time.Duration) mediaCounts {
+	for i := range g.hist {
+		g.hist[i].Store(0)
+	}
+	g.sent.Store(0)
+	g.recv.Store(0)
+	g.reordered.Store(0)
+	g.maxLag.Store(0)
+	e := g.epoch.Load() + 1
+	g.measuring.Store(e)
+	g.epoch.Store(e)
+	start := time.Now()
+	time.Sleep(window)
+	g.epoch.Store(e + 1)
+	elapsed := time.Since(start)
+	time.Sleep(grace)
+	c := mediaCounts{
+		window:    elapsed,
+		sent:      g.sent.Load(),
+		recv:      g.recv.Load(),
+		reordered: g.reordered.Load(),
+		maxLag:    time.Duration(g.maxLag.Load()),
+	}
+	g.measuring.Store(0)
+	c.p50, c.p99, c.max = g.latency()
+	return c
+}
+
+// mediaCounts is what one measurement window saw.
+type mediaCounts struct {
+	window        time.Duration
+	sent, recv    uint64
+	reordered     uint64
+	p50, p99, max time.Duration
+	maxLag        time.Duration
+}
+
+// latency returns percentiles of the histogram (bucket upper bounds).
+func (g *generator) latency() (p50, p99, maxLat time.Duration) {
+	var total uint64
+	for i := range g.hist {
+		total += g.hist[i].Load()
+	}
+	if total == 0 {
+		return 0, 0, 0
+	}
+	var cum uint64
+	for i := range g.hist {
+		n := g.hist[i].Load()
+		if n == 0 {
+			continue
+		}
+		cum += n
+		upper := time.Duration(i+1) * histBucket
+		if p50 == 0 && cum*100 >= total*50 {
+			p50 = upper
+		}
+		if p99 == 0 && cum*100 >= total*99 {
+			p99 = upper
+		}
+		maxLat = upper
+	}
+	return p50, p99, maxLat
+}
+
+// silence stops every stream from sending.
+func (g *generator) silence() {
+	for _, s := range g.streams {
+		s.dst.Store(nil)
+	}
+}
+
+// close stops the loops and closes the sockets.
+func (g *generator) close() {
+	select {
+	case <-g.stop:
+	default:
+		close(g.stop)
+	}
+	for _, s := range g.streams {
+		s.conn.Close()
+	}
+	g.wg.Wait()
+}
