@@ -319,27 +319,35 @@ func (c *call) talk(ctx context.Context, leg *agentLeg) {
 
 	var by store.HangupBy
 	var reason string
-	select {
-	case h := <-c.hangups:
-		by = h.by
-		if h.by == store.HangupCaller {
+	renew := time.NewTicker(leaseRenewal)
+	defer renew.Stop()
+	for by == "" {
+		select {
+		case <-renew.C:
+			// Keep the agent's lease alive: a call that vanished without
+			// a BYE frees its agent when the lease runs out.
+			c.s.deps.Presence.Renew(c.id)
+		case h := <-c.hangups:
+			by = h.by
+			if h.by == store.HangupCaller {
+				leg.hangup()
+				reason = "caller hung up"
+			} else {
+				c.hangupCaller()
+				reason = "agent hung up"
+			}
+		case <-c.media.Done():
+			by, reason = store.HangupSystem, "no RTP"
+			if err := c.media.Err(); err != nil {
+				reason = "media: " + err.Error()
+			}
 			leg.hangup()
-			reason = "caller hung up"
-		} else {
 			c.hangupCaller()
-			reason = "agent hung up"
+		case <-ctx.Done():
+			by, reason = store.HangupSystem, "maximum call duration or shutdown"
+			leg.hangup()
+			c.hangupCaller()
 		}
-	case <-c.media.Done():
-		by, reason = store.HangupSystem, "no RTP"
-		if err := c.media.Err(); err != nil {
-			reason = "media: " + err.Error()
-		}
-		leg.hangup()
-		c.hangupCaller()
-	case <-ctx.Done():
-		by, reason = store.HangupSystem, "maximum call duration or shutdown"
-		leg.hangup()
-		c.hangupCaller()
 	}
 	st := c.media.Stats()
 	c.log.Info().Str("hangup_by", string(by)).Str("reason", reason).
