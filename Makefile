@@ -7,7 +7,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/teamline/teamline/internal/app.Version=$(VERSION)
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $$($(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: help build run test test-race lint bench bench-go fuzz clean
+.PHONY: help build run test test-race lint bench bench-go fuzz prompts clean
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n",$$1,$$2}'
@@ -15,10 +15,13 @@ help: ## show this help
 build: ## build bin/teamline
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/teamline
 
-run: build ## start the demo (own PostgreSQL when DATABASE_URL is unset); Ctrl-C stops it
+prompts: ## synthesise the spoken prompt clips into configs/prompts/<lang>/ (espeak-ng, sox)
+	@scripts/prompts.sh
+
+run: build prompts ## start the demo (own PostgreSQL when DATABASE_URL is unset); Ctrl-C stops it
 	@scripts/run.sh $(BIN) $(CONFIG)
 
-test: ## run all tests against real PostgreSQL, SIPp and baresip (race detector on)
+test: prompts ## run all tests against real PostgreSQL, SIPp and baresip (race detector on)
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 test-race: test ## alias of test (the race detector is always on)

@@ -171,6 +171,8 @@ type Session struct {
 	epoch time.Time    // origin of last
 	last  atomic.Int64 // time since epoch of the last accepted RTP packet
 
+	playingA atomic.Bool // PlayA runs: the agent's RTP is not sent to the caller
+
 	mu      sync.Mutex // guards the fields below
 	started bool
 	ended   bool
@@ -211,6 +213,7 @@ type endpoint struct {
 	invalid   atomic.Uint64 // dropped: not RTP v2 (or not RTCP on an RTCP socket)
 	noDest    atomic.Uint64 // dropped: the other side's address was not known yet
 	sendErr   atomic.Uint64 // dropped: the write to the other side failed
+	playing   atomic.Uint64 // dropped: a prompt was playing to the other side
 }
 
 func (e *endpoint) init(s *Session, conn *net.UDPConn, side string, isRTCP bool, peer *endpoint) {
@@ -487,6 +490,10 @@ func (s *Session) relay(e *endpoint, h *rtp.Header, pkt []byte, src netip.AddrPo
 	if !e.isRTCP && s.m.cfg.SilenceTimeout > 0 {
 		s.last.Store(int64(time.Since(s.epoch)))
 	}
+	if e == &s.b.rtp && s.playingA.Load() {
+		e.playing.Add(1) // PlayA owns the stream to the caller
+		return
+	}
 	dst := e.peer.dest()
 	if !dst.IsValid() {
 		e.noDest.Add(1)
@@ -517,11 +524,12 @@ type Stats struct {
 	DroppedInvalid uint64 // not RTP v2 on an RTP socket, not RTCP on an RTCP socket, or truncated
 	DroppedNoDest  uint64 // arrived before the other side's address was known
 	SendErrors     uint64 // the write towards the other side failed
+	DroppedPlaying uint64 // the agent's RTP while a prompt played to the caller (Session.PlayA)
 }
 
 // Dropped returns the number of packets received and not relayed.
 func (st Stats) Dropped() uint64 {
-	return st.DroppedSource + st.DroppedInvalid + st.DroppedNoDest + st.SendErrors
+	return st.DroppedSource + st.DroppedInvalid + st.DroppedNoDest + st.SendErrors + st.DroppedPlaying
 }
 
 // MarshalZerologObject writes the counters as fields of a log event.
@@ -530,7 +538,8 @@ func (st Stats) MarshalZerologObject(ev *zerolog.Event) {
 		Uint64("b_to_a_packets", st.BToA.Packets).Uint64("b_to_a_bytes", st.BToA.Bytes).
 		Uint64("rtcp_a_to_b_packets", st.RTCPAToB.Packets).Uint64("rtcp_b_to_a_packets", st.RTCPBToA.Packets).
 		Uint64("dropped_source", st.DroppedSource).Uint64("dropped_invalid", st.DroppedInvalid).
-		Uint64("dropped_no_dest", st.DroppedNoDest).Uint64("send_errors", st.SendErrors)
+		Uint64("dropped_no_dest", st.DroppedNoDest).Uint64("send_errors", st.SendErrors).
+		Uint64("dropped_playing", st.DroppedPlaying)
 }
 
 // Stats returns the session's counters so far. It may be called at any
@@ -545,6 +554,7 @@ func (s *Session) Stats() Stats {
 		st.DroppedInvalid += e.invalid.Load()
 		st.DroppedNoDest += e.noDest.Load()
 		st.SendErrors += e.sendErr.Load()
+		st.DroppedPlaying += e.playing.Load()
 	}
 	return st
 }
