@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -143,6 +144,19 @@ type Media struct {
 	// SilenceTimeout ends a call when no RTP arrived for this long
 	// (duration string such as "30s").
 	SilenceTimeout time.Duration `yaml:"silence_timeout"`
+	// Prompts is the directory of the spoken prompts (made by `make
+	// prompts`), relative to the configuration file's directory unless
+	// absolute.
+	Prompts string `yaml:"prompts"`
+}
+
+// PromptsDir returns the prompts directory resolved against the directory
+// of the configuration file.
+func (c *Config) PromptsDir() string {
+	if c.Media.Prompts == "" || filepath.IsAbs(c.Media.Prompts) || c.Source == "" {
+		return c.Media.Prompts
+	}
+	return filepath.Join(filepath.Dir(c.Source), c.Media.Prompts)
 }
 
 // HTTP configures the API, the agent console and the wallboard.
@@ -226,6 +240,9 @@ type Team struct {
 	// Prefixes are E.164 number prefixes ("+4930") whose callers the team
 	// serves; the longest matching prefix over all teams wins.
 	Prefixes []string `yaml:"prefixes"`
+	// Language is the language of the team's spoken prompts: "en" or "de";
+	// empty means "en".
+	Language string `yaml:"language"`
 	// Agents are the team's members.
 	Agents []Agent `yaml:"agents"`
 	// Hours are the team's weekly opening hours; a team without any range
@@ -303,6 +320,7 @@ func Default() Config {
 			PortMin:        DefaultMediaPortMin,
 			PortMax:        DefaultMediaPortMax,
 			SilenceTimeout: DefaultSilenceTimeout,
+			Prompts:        "prompts",
 		},
 		HTTP: HTTP{
 			Listen:    DefaultHTTPListen,

@@ -229,6 +229,13 @@ func (v *validator) teams(teams []Team) map[string]bool {
 			ids[t.ID] = true
 		}
 		v.nonEmpty(p+".name", t.Name)
+		switch t.Language {
+		case "":
+			t.Language = "en"
+		case "en", "de":
+		default:
+			v.add(p+".language", "must be en or de (the languages prompts exist in)")
+		}
 		if t.TimeZone == "" {
 			v.add(p+".time_zone", "must not be empty (an IANA time zone such as Europe/Berlin)")
 		} else if loc, err := time.LoadLocation(t.TimeZone); err != nil {

@@ -56,6 +56,7 @@ media:
   port_min: %[2]d
   port_max: %[3]d
   silence_timeout: %[4]s
+  prompts: "%[10]s"
 http:
   listen: "127.0.0.1:0"
   public_url: "http://127.0.0.1:8080"
@@ -67,7 +68,7 @@ routing:
   wave_size: %[7]d
   wave_ring: %[8]s
   all_ring: %[8]s
-  fallback: "reject"
+  fallback: "%[11]s"
   national_pool: "national"
 default_country: "DE"
 default_team: "berlin"
@@ -120,6 +121,8 @@ type tlOptions struct {
 	waveSize       int
 	waveRing       time.Duration
 	wrapUp         time.Duration
+	// fallback is the routing fallback: reject (default) or callback.
+	fallback string
 	// databaseURL replaces the fresh test database (a cluster the test
 	// stops and starts, say).
 	databaseURL string
@@ -150,8 +153,15 @@ func startTeamline(t testing.TB, o tlOptions) *teamline {
 		first++
 	}
 	path := filepath.Join(t.TempDir(), "teamline.yaml")
+	if o.fallback == "" {
+		o.fallback = "reject"
+	}
+	root, err := peer.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	yaml := fmt.Sprintf(rosterYAML, port, first, first+39, o.silenceTimeout, o.ringTimeout,
-		o.affinityRing, o.waveSize, o.waveRing, o.wrapUp)
+		o.affinityRing, o.waveSize, o.waveRing, o.wrapUp, filepath.Join(root, "configs", "prompts"), o.fallback)
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,8 @@ type Team struct {
 	Prefixes []string
 	// Agents are the team's members, in configuration order.
 	Agents []*Agent
+	// Language is the language of the team's prompts ("en", "de").
+	Language string
 	// WrapUp is how long an agent of the team stays unavailable after a
 	// call (the team's wrap_up, else routing.wrap_up).
 	WrapUp time.Duration
@@ -125,6 +127,7 @@ func FromConfig(cfg *config.Config) (*Snapshot, error) {
 			Prefixes: slices.Clone(ct.Prefixes),
 			Agents:   make([]*Agent, 0, len(ct.Agents)),
 			WrapUp:   cfg.TeamWrapUp(&ct),
+			Language: ct.Language,
 		}
 		for _, ca := range ct.Agents {
 			a := &Agent{ID: ca.ID, Name: ca.Name, Username: ca.Username, Password: ca.Password, TeamID: ct.ID}

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	"github.com/teamline/teamline/callback"
 	"github.com/teamline/teamline/media"
 	"github.com/teamline/teamline/phone"
 	"github.com/teamline/teamline/roster"
@@ -84,6 +85,7 @@ type call struct {
 	finished  sync.Once
 
 	answerSDP []byte // SDP Teamline answered the caller with (for re-INVITEs)
+	offerPT   uint8  // the G.711 payload type Teamline speaks to the caller in
 	byeCSeq   uint32
 }
 
@@ -183,8 +185,23 @@ func (c *call) run(ctx context.Context) {
 	c.media = sess
 	defer func() { _ = sess.Close() }()
 	sess.SetRemoteA(offer.RTP)
+	c.offerPT = firstG711(offer)
 
+	booked := c.openCallback(ctx)
 	winner, outcome, reason := c.route(ctx, plan)
+	if winner == nil && outcome == store.OutcomeUnanswered && ctx.Err() == nil &&
+		(plan.Fallback == router.FallbackCallback || booked != nil) {
+		if c.offerCallback(ctx, plan, booked, started) {
+			return
+		}
+		if pool := c.poolPlan(time.Now()); pool != nil {
+			c.log.Info().Str("pool", pool.Team.ID).Msg("no callback could be booked: ringing the national pool")
+			winner, outcome, reason = c.route(ctx, pool)
+			for _, line := range pool.Trace() {
+				plan.Note("pool: " + line)
+			}
+		}
+	}
 	if winner == nil {
 		switch outcome {
 		case store.OutcomeAbandoned:
@@ -198,7 +215,18 @@ func (c *call) run(ctx context.Context) {
 		return
 	}
 	defer c.s.deps.Presence.Release(winner.agent.ID, c.id)
-	c.talk(ctx, winner)
+	c.talk(ctx, winner, booked)
+}
+
+// firstG711 is the payload type Teamline speaks to the caller in: the
+// first of PCMU and PCMA in their offer.
+func firstG711(offer media.MediaInfo) uint8 {
+	for _, codec := range offer.Codecs {
+		if codec.PT == 0 || codec.PT == 8 {
+			return codec.PT
+		}
+	}
+	return 0
 }
 
 // parseOffer reads the caller's SDP offer.
@@ -255,7 +283,7 @@ func (c *call) claim(leg *agentLeg) bool {
 }
 
 // talk bridges the caller with the agent who answered until one hangs up.
-func (c *call) talk(ctx context.Context, leg *agentLeg) {
+func (c *call) talk(ctx context.Context, leg *agentLeg, booked *callback.Callback) {
 	c.log = c.log.With().Str("agent", leg.agent.ID).Logger()
 	leg.log = leg.log.With().Str("agent", leg.agent.ID).Logger()
 
@@ -306,6 +334,7 @@ func (c *call) talk(ctx context.Context, leg *agentLeg) {
 		c.s.deps.Affinity.Record(c.customer.ID, leg.agent.ID, answeredAt)
 	}
 	c.s.deps.Calls.Answered(c.id, leg.agent.ID, answeredAt)
+	go c.markCallbackDone(booked)
 	c.media.Start(ctx)
 	c.log.Info().Msg("call answered")
 

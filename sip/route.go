@@ -75,8 +75,11 @@ const (
 	loadRinging
 )
 
-func (c *call) setLoad(p *router.Plan, state int) {
-	if c.loadState == state {
+// setLoad moves the call's share of its home team's load (the first
+// plan's, also while a pool plan rings).
+func (c *call) setLoad(_ *router.Plan, state int) {
+	p := c.routing
+	if c.loadState == state || p == nil {
 		return
 	}
 	ringing, waiting := 0, 0

@@ -92,6 +92,11 @@ type Deps struct {
 	Router func() *router.Router
 	// Affinity remembers each customer's last agent; may be nil.
 	Affinity *roster.Affinity
+	// Callbacks books callbacks when nobody can take a call; nil turns the
+	// callback fallback into a 480.
+	Callbacks Callbacks
+	// Announcer composes what the caller hears; nil answers in silence.
+	Announcer Announcer
 	// Media allocates relay sessions.
 	Media *media.Manager
 	// Calls records calls.

@@ -137,6 +137,8 @@ type App struct {
 	Presence *roster.Presence
 	// Media is the RTP relay.
 	Media *media.Manager
+	// Callbacks books and dials callbacks.
+	Callbacks *callback.Service
 
 	httpAddr netip.AddrPort
 	log      zerolog.Logger
@@ -231,6 +233,18 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 			Value: func() float64 { return float64(mediaMgr.Active()) }},
 	)
 
+	callbacks, err := callback.New(st.Pool(), callbackConfig(cfg, snap, rt), log.With().Str("component", "callback").Logger())
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("callbacks: %w", err)
+	}
+	var announcer sip.Announcer
+	if prompts, err := media.LoadPrompts(cfg.PromptsDir()); err != nil {
+		log.Warn().Err(err).Str("dir", cfg.PromptsDir()).
+			Msg("no spoken prompts (run `make prompts`): callers offered a callback hear silence")
+	} else {
+		announcer = prompts
+	}
 	links := web.NewLinkSigner(cfg.HTTP.PublicURL, 24*time.Hour)
 	trunks := make([]sip.Trunk, 0, len(cfg.Trunks))
 	for _, t := range cfg.Trunks {
@@ -249,12 +263,14 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 		MaxCallDuration:  cfg.Calls.MaxDuration,
 		HistoryURL:       links.CustomerURL,
 	}, sip.Deps{
-		Roster:   func() *roster.Snapshot { return snap },
-		Presence: presence,
-		Router:   func() *router.Router { return rt },
-		Affinity: affinity,
-		Media:    mediaMgr,
-		Calls:    countingRecorder{callLog, m},
+		Roster:    func() *roster.Snapshot { return snap },
+		Presence:  presence,
+		Router:    func() *router.Router { return rt },
+		Affinity:  affinity,
+		Callbacks: callbacks,
+		Announcer: announcer,
+		Media:     mediaMgr,
+		Calls:     countingRecorder{callLog, m},
 	}, log.With().Str("component", "sip").Logger())
 	if err != nil {
 		st.Close()
@@ -265,11 +281,6 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Listen, err)
-	}
-	callbacks, err := callback.New(st.Pool(), callbackConfig(cfg, snap, rt), log.With().Str("component", "callback").Logger())
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("callbacks: %w", err)
 	}
 	apiHandler := api.New(api.Deps{
 		Token:          cfg.HTTP.APIToken,
@@ -302,12 +313,13 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 	}
 
 	a := &App{
-		SIP:      sipSrv,
-		Store:    st,
-		Presence: presence,
-		Media:    mediaMgr,
-		httpAddr: httpLn.Addr().(*net.TCPAddr).AddrPort(),
-		log:      log,
+		SIP:       sipSrv,
+		Store:     st,
+		Presence:  presence,
+		Media:     mediaMgr,
+		Callbacks: callbacks,
+		httpAddr:  httpLn.Addr().(*net.TCPAddr).AddrPort(),
+		log:       log,
 	}
 
 	sipSrv.Registrar().OnChange(presence.SetRegistered)
