@@ -31,6 +31,9 @@ type Callbacks struct {
 	// RetryDelay is the wait before calling a customer again after busy, no
 	// answer or a failure.
 	RetryDelay time.Duration `yaml:"retry_delay"`
+	// CallerID is the number customers see when they are called back (the
+	// hotline's, E.164); empty shows "teamline".
+	CallerID string `yaml:"caller_id"`
 }
 
 // DefaultCallbacks returns the callbacks block's defaults.
@@ -46,8 +49,8 @@ func DefaultCallbacks() Callbacks {
 
 func (v *validator) callbacks(c *Callbacks) {
 	v.positive("callbacks.slot_length", c.SlotLength)
-	if c.SlotLength > 0 && (c.SlotLength < time.Minute || (24*time.Hour)%c.SlotLength != 0) {
-		v.add("callbacks.slot_length", "must be at least 1m and divide a day evenly (e.g. 10m, 15m, 30m)")
+	if c.SlotLength > 0 && (c.SlotLength < 5*time.Second || (24*time.Hour)%c.SlotLength != 0) {
+		v.add("callbacks.slot_length", "must be at least 5s and divide a day evenly (e.g. 10m, 15m, 30m)")
 	}
 	if c.CallsPerAgent < 1 {
 		v.add("callbacks.calls_per_agent", "must be at least 1")

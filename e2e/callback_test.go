@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,4 +64,79 @@ func TestNobodyFreeBooksCallbackAndSaysSo(t *testing.T) {
 		t.Fatalf("callbacks after calling again: %d, %v; want still one", len(cbs), err)
 	}
 	traceContains(t, tl.lastCall(t, erikaID), "already has a callback")
+}
+
+// A callback booked over the API is dialled agent first: the agent's phone
+// rings with X-Teamline-Callback and answers, then the customer's phone on
+// the trunk side rings and answers, and audio flows both ways; the callback
+// ends completed.
+func TestScheduledCallbackRingsAgentThenCustomer(t *testing.T) {
+	t.Parallel()
+	customerRTP := peer.NewRTPEndpoint(t)
+	customerPhone := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "agent_answer.xml", Timeout: 40 * time.Second,
+		Keys: map[string]string{"rtp_port": fmt.Sprint(customerRTP.Port()), "hangup": "us", "bye_ms": "2500"},
+	})
+	tl := startTeamline(t, tlOptions{trunkOutbound: customerPhone.Addr(), slotLength: 5 * time.Second})
+	anna := tl.startSIPpAgent(t, "anna", passAnna, "agent_answer.xml", nil)
+
+	ctx := waitCtx(t, 45*time.Second)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+tl.app.HTTPAddr().String()+"/v1/callbacks",
+		strings.NewReader(`{"number":"`+erika+`","asap":true,"reason":"invoice question"}`))
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var booked struct {
+		ID string `json:"id"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&booked)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated && res.StatusCode != http.StatusOK || booked.ID == "" {
+		t.Fatalf("POST /v1/callbacks: %d %+v", res.StatusCode, booked)
+	}
+
+	toCustomer, err := anna.uas.RemoteRTP(ctx)
+	if err != nil {
+		t.Fatalf("agent never took the callback: %v", err)
+	}
+	toAgent, err := customerPhone.RemoteRTP(ctx)
+	if err != nil {
+		t.Fatalf("customer never rang after the agent answered: %v", err)
+	}
+	anna.rtp.StartSending(ctx, toCustomer, 0, 1000)
+	customerRTP.StartSending(ctx, toAgent, 0, 440)
+	if err := customerRTP.WaitPackets(ctx, 40); err != nil {
+		t.Fatalf("customer heard nothing: %v", err)
+	}
+	if err := anna.rtp.WaitPackets(ctx, 40); err != nil {
+		t.Fatalf("agent heard nothing: %v", err)
+	}
+	if code, err := customerPhone.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("customer phone: exit %d, %v", code, err)
+	}
+	if code, err := anna.uas.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("agent (expects the BYE relayed from the customer): exit %d, %v", code, err)
+	}
+	if msgs := anna.uas.Messages(); !strings.Contains(msgs, "X-Teamline-Callback: "+booked.ID) {
+		t.Fatalf("agent's INVITE lacks X-Teamline-Callback: %s", booked.ID)
+	}
+	for {
+		cb, err := tl.app.Callbacks.Get(ctx, booked.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cb.State == callback.StateCompleted {
+			if len(cb.Attempts) != 1 || cb.Attempts[0].AgentID != "anna" {
+				t.Fatalf("attempts = %+v, want one by anna", cb.Attempts)
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("callback state %s, want completed", cb.State)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -70,12 +70,16 @@ routing:
   all_ring: %[8]s
   fallback: "%[11]s"
   national_pool: "national"
+callbacks:
+  slot_length: %[13]s
+  lead_time: 0s
+  caller_id: "+4930555000"
 default_country: "DE"
 default_team: "berlin"
 trunks:
   - name: "test-trunk"
     networks: ["127.0.0.1/32"]
-    outbound: "127.0.0.1:5999"
+    outbound: "%[12]s"
 teams:
   - id: "berlin"
     name: "Team Berlin"
@@ -123,6 +127,10 @@ type tlOptions struct {
 	wrapUp         time.Duration
 	// fallback is the routing fallback: reject (default) or callback.
 	fallback string
+	// trunkOutbound is where Teamline's own calls go (default: nowhere
+	// useful); slotLength is the callback slot (default 15m).
+	trunkOutbound string
+	slotLength    time.Duration
 	// databaseURL replaces the fresh test database (a cluster the test
 	// stops and starts, say).
 	databaseURL string
@@ -156,12 +164,19 @@ func startTeamline(t testing.TB, o tlOptions) *teamline {
 	if o.fallback == "" {
 		o.fallback = "reject"
 	}
+	if o.trunkOutbound == "" {
+		o.trunkOutbound = "127.0.0.1:9"
+	}
+	if o.slotLength == 0 {
+		o.slotLength = 15 * time.Minute
+	}
 	root, err := peer.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	yaml := fmt.Sprintf(rosterYAML, port, first, first+39, o.silenceTimeout, o.ringTimeout,
-		o.affinityRing, o.waveSize, o.waveRing, o.wrapUp, filepath.Join(root, "configs", "prompts"), o.fallback)
+		o.affinityRing, o.waveSize, o.waveRing, o.wrapUp, filepath.Join(root, "configs", "prompts"), o.fallback,
+		o.trunkOutbound, o.slotLength)
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -84,9 +84,10 @@ type call struct {
 	routing   *router.Plan // the routing plan, once made
 	finished  sync.Once
 
-	answerSDP []byte // SDP Teamline answered the caller with (for re-INVITEs)
-	offerPT   uint8  // the G.711 payload type Teamline speaks to the caller in
-	byeCSeq   uint32
+	answerSDP  []byte // SDP Teamline answered the caller with (for re-INVITEs)
+	callbackID string // set on callback calls: sent to the agent
+	offerPT    uint8  // the G.711 payload type Teamline speaks to the caller in
+	byeCSeq    uint32
 }
 
 func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
@@ -433,6 +434,9 @@ func (c *call) reject(code int, outcome store.Outcome, reason string) {
 }
 
 func (c *call) sendProvisional(code int) {
+	if c.tx == nil {
+		return // a callback: nobody is waiting on a provisional response
+	}
 	res := responseWithTag(c.req, code, statusText(code), c.tag, nil)
 	if err := c.tx.Respond(res); err != nil {
 		c.log.Debug().Err(err).Int("status", code).Msg("provisional response not sent")

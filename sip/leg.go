@@ -89,6 +89,9 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte, events cha
 	req.AppendHeader(gosip.NewHeader("X-Teamline-Customer", customer))
 	req.AppendHeader(gosip.NewHeader("X-Teamline-Team", c.team.ID))
 	req.AppendHeader(gosip.NewHeader("X-Teamline-Call", c.id))
+	if c.callbackID != "" {
+		req.AppendHeader(gosip.NewHeader("X-Teamline-Callback", c.callbackID))
+	}
 	if s.opts.HistoryURL != nil {
 		if u := s.opts.HistoryURL(c.customerID(), c.number); u != "" {
 			req.AppendHeader(gosip.NewHeader("Call-Info", "<"+u+">;purpose=info"))

@@ -10,6 +10,13 @@ import (
 	"github.com/teamline/teamline/store"
 )
 
+// defaultOffer is the SDP Teamline offers when it starts a call itself (a
+// callback): G.711 both ways and RFC 4733 events; RewriteSDP puts in the
+// relay's address.
+var defaultOffer = []byte("v=0\r\no=teamline 0 0 IN IP4 0.0.0.0\r\ns=Teamline\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n" +
+	"m=audio 9 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n" +
+	"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n")
+
 // leaseRenewal is how often a call renews the presence leases of the agents
 // it holds; well inside roster.DefaultRingLease.
 const leaseRenewal = 20 * time.Second
@@ -103,7 +110,13 @@ func (c *call) setLoad(_ *router.Plan, state int) {
 // when the step starts, in parallel, for the step's time. It returns the leg
 // that answered, or why nobody did.
 func (c *call) route(ctx context.Context, p *router.Plan) (*agentLeg, store.Outcome, string) {
-	offer, err := media.RewriteSDP(c.req.Body(), c.media.LocalB(), sdpSessionID(), 1)
+	// Agents get the caller's offer anchored at Teamline (or, for a
+	// callback, Teamline's own offer).
+	source := defaultOffer
+	if c.req != nil {
+		source = c.req.Body()
+	}
+	offer, err := media.RewriteSDP(source, c.media.LocalB(), sdpSessionID(), 1)
 	if err != nil {
 		c.log.Error().Err(err).Msg("rewrite SDP for agents")
 		return nil, store.OutcomeUnanswered, "sdp for agents: " + err.Error()

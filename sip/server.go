@@ -40,6 +40,8 @@ type Trunk struct {
 	Name string
 	// Networks are the source networks the trunk's INVITEs come from.
 	Networks []netip.Prefix
+	// Outbound is the host:port Teamline sends its own calls (callbacks) to.
+	Outbound string
 }
 
 // Options configures the SIP edge.
@@ -64,6 +66,9 @@ type Options struct {
 	RingTimeout time.Duration
 	// MaxCallDuration ends any call that lasts longer.
 	MaxCallDuration time.Duration
+	// CallbackCallerID is the caller ID (user part) customers see when
+	// Teamline calls them back: the hotline's number.
+	CallbackCallerID string
 	// NoAnswerLimit is how many calls in a row an agent may let ring out
 	// before going away (for the decision trace; presence enforces it).
 	NoAnswerLimit int
@@ -146,6 +151,9 @@ func New(opts Options, deps Deps, log zerolog.Logger) (*Server, error) {
 	}
 	if opts.MaxCallDuration <= 0 {
 		opts.MaxCallDuration = DefaultMaxCallDuration
+	}
+	if opts.CallbackCallerID == "" {
+		opts.CallbackCallerID = "teamline"
 	}
 	if opts.UserAgent == "" {
 		opts.UserAgent = "Teamline"

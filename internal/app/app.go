@@ -233,7 +233,12 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 			Value: func() float64 { return float64(mediaMgr.Active()) }},
 	)
 
-	callbacks, err := callback.New(st.Pool(), callbackConfig(cfg, snap, rt), log.With().Str("component", "callback").Logger())
+	// The callback service dials through the SIP server, which books through
+	// the callback service: the dialer is bound once both exist.
+	dialer := &lateDialer{}
+	cbCfg := callbackConfig(cfg, snap, rt)
+	cbCfg.Dialer = dialer
+	callbacks, err := callback.New(st.Pool(), cbCfg, log.With().Str("component", "callback").Logger())
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("callbacks: %w", err)
@@ -248,7 +253,7 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 	links := web.NewLinkSigner(cfg.HTTP.PublicURL, 24*time.Hour)
 	trunks := make([]sip.Trunk, 0, len(cfg.Trunks))
 	for _, t := range cfg.Trunks {
-		trunks = append(trunks, sip.Trunk{Name: t.Name, Networks: t.Sources})
+		trunks = append(trunks, sip.Trunk{Name: t.Name, Networks: t.Sources, Outbound: t.OutboundHostPort()})
 	}
 	sipSrv, err = sip.New(sip.Options{
 		UDPAddr:          cfg.SIP.UDP,
@@ -323,6 +328,7 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 	}
 
 	sipSrv.Registrar().OnChange(presence.SetRegistered)
+	dialer.srv = sipSrv
 	logCtx, stopLog := context.WithCancel(context.WithoutCancel(ctx))
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); callLog.Run(logCtx) }()
@@ -354,6 +360,9 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 		shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = httpSrv.Shutdown(shutCtx)
+		if err := callbacks.Stop(shutCtx); err != nil {
+			log.Warn().Err(err).Msg("callback dialer stop")
+		}
 		<-sipDone
 		// Every call has written its last event: flush them, then stop.
 		if err := callLog.Flush(shutCtx); err != nil {
@@ -368,6 +377,10 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 	case <-sipDone:
 		a.wg.Wait()
 		return nil, a.firstErr()
+	}
+	// Callbacks are dialled once SIP can place calls.
+	if err := callbacks.Start(ctx); err != nil {
+		log.Error().Err(err).Msg("callback dialer not started: booked callbacks wait for a restart")
 	}
 	log.Info().Str("http", a.httpAddr.String()).Msg("HTTP listening")
 	return a, nil
@@ -482,4 +495,12 @@ func callbackConfig(cfg *config.Config, snap *roster.Snapshot, rt *router.Router
 		},
 		Dial: callback.DialPolicy{MaxAttempts: cfg.Callbacks.MaxAttempts, RetryDelay: cfg.Callbacks.RetryDelay},
 	}
+}
+
+// lateDialer hands callback attempts to the SIP server once it exists.
+type lateDialer struct{ srv *sip.Server }
+
+// Dial implements callback.Dialer.
+func (d *lateDialer) Dial(ctx context.Context, req callback.DialRequest) (callback.AttemptResult, error) {
+	return d.srv.Dial(ctx, req)
 }

@@ -1,0 +1,329 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+
+	"github.com/teamline/teamline/callback"
+	"github.com/teamline/teamline/media"
+	"github.com/teamline/teamline/roster"
+	"github.com/teamline/teamline/store"
+)
+
+// A callback is dialled agent first: the routing plan picks the agent (the
+// customer's last agent first), the agent's phone rings with the customer's
+// context and X-Teamline-Callback, and only when the agent has answered
+// does Teamline call the customer through the trunk and bridge the two. The
+// customer is never put on hold by the callback.
+
+// customerRingTime is how long the customer's phone rings before the
+// attempt counts as not answered.
+const customerRingTime = 45 * time.Second
+
+// Dial implements callback.Dialer. It returns once the attempt has an
+// outcome; an answered callback goes on as a call of its own.
+func (s *Server) Dial(ctx context.Context, req callback.DialRequest) (callback.AttemptResult, error) {
+	cb := req.Callback
+	snap := s.deps.Roster()
+	team, ok := snap.Team(cb.TeamID)
+	if !ok {
+		return callback.AttemptResult{}, fmt.Errorf("dial callback %s: unknown team %q", cb.ID, cb.TeamID)
+	}
+	if s.draining.Load() {
+		return callback.AttemptResult{Outcome: callback.OutcomeNoAgent, Detail: "server draining"}, nil
+	}
+	s.calls.Add(1)
+	s.active.Add(1)
+	c := &call{
+		s:          s,
+		id:         uuid.NewString(),
+		tag:        gosip.GenerateTagN(16),
+		number:     cb.Number,
+		e164:       cb.Number,
+		callbackID: cb.ID,
+		cancelled:  make(chan struct{}),
+		acked:      make(chan struct{}),
+		hangups:    make(chan hangup, 4),
+		step:       -1,
+	}
+	c.customer, _ = snap.Customer(cb.Number)
+	c.log = s.log.With().Str("callback", cb.ID).Int64("attempt", req.AttemptID).Str("record", c.id).Logger()
+	c.resolved = roster.Resolution{Team: team, Customer: c.customer, Reason: "callback " + cb.ID + " for team " + team.ID}
+	if req.Overflow {
+		if pool := s.deps.Router().Pool(); pool != nil {
+			c.resolved = roster.Resolution{Team: pool, Customer: c.customer,
+				Reason: "callback " + cb.ID + ": nobody of team " + team.ID + " free for too long: national pool"}
+		}
+	}
+	started := time.Now()
+	plan := c.plan(started)
+	c.routing = plan
+	s.deps.Calls.Started(store.CallStart{ID: c.id, SIPCallID: "callback-" + cb.ID + "-" + strconv.FormatInt(req.AttemptID, 10),
+		CallerNumber: cb.Number, CustomerID: c.customerID(), TeamID: c.team.ID, Trunk: "callback", At: started})
+
+	res, bridged := s.dialAgentFirst(ctx, c)
+	if !bridged {
+		c.end(store.OutcomeUnanswered, store.HangupSystem, "callback attempt: "+string(res.Outcome)+" "+res.Detail, time.Now())
+		s.active.Add(-1)
+		s.calls.Done()
+	}
+	c.log.Info().Str("outcome", string(res.Outcome)).Int("sip_status", res.SIPStatus).Str("agent", res.AgentID).Msg("callback attempt")
+	return res, nil
+}
+
+// dialAgentFirst rings agents by the plan, then calls the customer. When it
+// reports bridged, the call goes on in its own goroutine, which releases
+// the call's resources when it ends.
+func (s *Server) dialAgentFirst(ctx context.Context, c *call) (callback.AttemptResult, bool) {
+	sess, err := s.deps.Media.NewSession(c.id, c.log)
+	if err != nil {
+		return callback.AttemptResult{Outcome: callback.OutcomeFailed, Detail: "media: " + err.Error()}, false
+	}
+	c.media = sess
+	// The call outlives the job that dials it; shutdown still ends it.
+	callCtx, cancel := context.WithTimeout(s.baseCtx, s.opts.MaxCallDuration)
+	agent, _, reason := c.route(callCtx, c.routing)
+	if agent == nil {
+		cancel()
+		_ = sess.Close()
+		return callback.AttemptResult{Outcome: callback.OutcomeNoAgent, Detail: reason}, false
+	}
+	release := func() { s.deps.Presence.Release(agent.agent.ID, c.id) }
+	_, answer, err := media.ParseSDP(agent.answer.Body())
+	if err != nil {
+		agent.hangup()
+		release()
+		cancel()
+		_ = sess.Close()
+		return callback.AttemptResult{Outcome: callback.OutcomeFailed, AgentID: agent.agent.ID, Detail: "agent sdp: " + err.Error()}, false
+	}
+	sess.SetRemoteB(answer.RTP)
+	s.dialogs.put(agent.invite.CallID().Value(), agent)
+	s.deps.Presence.Answered(agent.agent.ID, c.id)
+	c.log = c.log.With().Str("agent", agent.agent.ID).Logger()
+	c.log.Info().Msg("agent took the callback: calling the customer")
+
+	cust, status, err := s.callCustomer(ctx, c)
+	if err != nil || cust == nil {
+		s.dialogs.remove(agent.invite.CallID().Value())
+		agent.hangup()
+		release()
+		cancel()
+		_ = sess.Close()
+		out := callback.OutcomeFailed
+		switch {
+		case status == 486 || status == 600 || status == 603:
+			out = callback.OutcomeBusy
+		case status == 408 || status == 480 || status == 487 || errors.Is(err, errNoAnswer):
+			out = callback.OutcomeNoAnswer
+		}
+		detail := ""
+		if err != nil {
+			detail = err.Error()
+		}
+		return callback.AttemptResult{Outcome: out, AgentID: agent.agent.ID, SIPStatus: status, Detail: detail}, false
+	}
+	answeredAt := time.Now()
+	if c.customer != nil && s.deps.Affinity != nil {
+		s.deps.Affinity.Record(c.customer.ID, agent.agent.ID, answeredAt)
+	}
+	s.deps.Calls.Answered(c.id, agent.agent.ID, answeredAt)
+	sess.Start(callCtx)
+	go func() {
+		defer s.calls.Done()
+		defer s.active.Add(-1)
+		defer cancel()
+		defer func() { _ = sess.Close() }()
+		defer release()
+		defer s.dialogs.remove(agent.invite.CallID().Value())
+		defer s.dialogs.remove(cust.invite.CallID().Value())
+		by, why := c.bridge(callCtx, agent, cust)
+		c.log.Info().Str("hangup_by", string(by)).Str("reason", why).Dur("talk", time.Since(answeredAt)).Msg("callback call ended")
+		c.end(store.OutcomeAnswered, by, why, time.Now())
+	}()
+	return callback.AttemptResult{Outcome: callback.OutcomeAnswered, AgentID: agent.agent.ID, SIPStatus: 200}, true
+}
+
+// errNoAnswer says the customer's phone rang out.
+var errNoAnswer = errors.New("customer did not answer")
+
+// customerLeg is Teamline's call to the customer through the trunk.
+type customerLeg struct {
+	c      *call
+	invite *gosip.Request
+	answer *gosip.Response
+
+	mu     sync.Mutex
+	hungUp bool
+	cseq   uint32
+}
+
+// callCustomer calls the customer through the first trunk and waits for an
+// answer. It returns the answered leg, or the final status.
+func (s *Server) callCustomer(ctx context.Context, c *call) (*customerLeg, int, error) {
+	if len(s.opts.Trunks) == 0 || s.opts.Trunks[0].Outbound == "" {
+		// Callbacks go out through the first trunk.
+		return nil, 0, errors.New("no trunk to call customers through")
+	}
+	trunk := s.opts.Trunks[0]
+	host, portStr, err := net.SplitHostPort(trunk.Outbound)
+	if err != nil {
+		return nil, 0, fmt.Errorf("trunk %s outbound %q: %w", trunk.Name, trunk.Outbound, err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	offer, err := media.RewriteSDP(defaultOffer, c.media.LocalA(), sdpSessionID(), 1)
+	if err != nil {
+		return nil, 0, fmt.Errorf("offer to the customer: %w", err)
+	}
+	req := gosip.NewRequest(gosip.INVITE, gosip.Uri{Scheme: "sip", User: c.e164, Host: host, Port: port})
+	from := &gosip.FromHeader{DisplayName: quoteDisplay(c.team.Name),
+		Address: gosip.Uri{Scheme: "sip", User: s.opts.CallbackCallerID, Host: s.opts.Realm}, Params: gosip.NewParams()}
+	from.Params.Add("tag", gosip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&gosip.ToHeader{Address: gosip.Uri{Scheme: "sip", User: c.e164, Host: host}})
+	callID := gosip.CallIDHeader(uuid.NewString())
+	req.AppendHeader(&callID)
+	req.AppendHeader(&gosip.CSeqHeader{SeqNo: 1, MethodName: gosip.INVITE})
+	maxFwd := gosip.MaxForwardsHeader(70)
+	req.AppendHeader(&maxFwd)
+	req.AppendHeader(s.contactHeader("UDP"))
+	req.AppendHeader(gosip.NewHeader("User-Agent", s.opts.UserAgent))
+	req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(offer)
+	req.SetTransport("UDP")
+
+	leg := &customerLeg{c: c, invite: req, cseq: 1}
+	tx, err := s.client.TransactionRequest(ctx, req, keepRequest)
+	if err != nil {
+		return nil, 0, fmt.Errorf("invite customer: %w", err)
+	}
+	timer := time.NewTimer(customerRingTime)
+	defer timer.Stop()
+	provisional, cancelled := false, false
+	for {
+		select {
+		case res := <-tx.Responses():
+			switch {
+			case res.IsProvisional():
+				if res.StatusCode > 100 {
+					provisional = true
+				}
+				if cancelled {
+					s.sendCancel(leg.invite)
+				}
+			case res.IsSuccess():
+				ack := buildAck(req, res)
+				_ = s.client.WriteRequest(ack, keepRequest)
+				tx.OnRetransmission(func(*gosip.Response) { _ = s.client.WriteRequest(ack, keepRequest) })
+				leg.answer = res
+				if cancelled {
+					leg.hangup()
+					return nil, 487, errNoAnswer
+				}
+				_, info, err := media.ParseSDP(res.Body())
+				if err != nil {
+					leg.hangup()
+					return nil, res.StatusCode, fmt.Errorf("customer sdp: %w", err)
+				}
+				c.media.SetRemoteA(info.RTP)
+				s.dialogs.put(req.CallID().Value(), leg)
+				return leg, res.StatusCode, nil
+			default:
+				if cancelled {
+					return nil, res.StatusCode, errNoAnswer
+				}
+				return nil, res.StatusCode, nil
+			}
+		case <-timer.C:
+			if !cancelled {
+				cancelled = true
+				if provisional {
+					s.sendCancel(leg.invite)
+				}
+			}
+		case <-tx.Done():
+			if cancelled {
+				return nil, 0, errNoAnswer
+			}
+			return nil, 0, fmt.Errorf("customer leg: %w", tx.Err())
+		}
+	}
+}
+
+func (s *Server) sendCancel(invite *gosip.Request) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 64*gosip.T1)
+		defer cancel()
+		_, _ = s.client.Do(ctx, buildCancel(invite), keepRequest)
+	}()
+}
+
+// hangup sends BYE to the customer (once).
+func (l *customerLeg) hangup() {
+	l.mu.Lock()
+	if l.hungUp || l.answer == nil {
+		l.mu.Unlock()
+		return
+	}
+	l.hungUp = true
+	l.cseq++
+	bye := buildByeUAC(l.invite, l.answer, l.cseq)
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 64*gosip.T1)
+	defer cancel()
+	if _, err := l.c.s.client.Do(ctx, bye, keepRequest); err != nil {
+		l.c.log.Warn().Err(err).Msg("BYE to the customer failed")
+	}
+}
+
+// ack implements dialogEnd.
+func (l *customerLeg) ack(*gosip.Request) {}
+
+// bye implements dialogEnd: the customer hung up.
+func (l *customerLeg) bye(*gosip.Request) {
+	l.mu.Lock()
+	l.hungUp = true
+	l.mu.Unlock()
+	select {
+	case l.c.hangups <- hangup{by: store.HangupCaller}:
+	default:
+	}
+}
+
+// currentSDP implements dialogEnd.
+func (l *customerLeg) currentSDP() []byte { return l.invite.Body() }
+
+// bridge keeps a callback call up until either side hangs up.
+func (c *call) bridge(ctx context.Context, agent *agentLeg, cust *customerLeg) (store.HangupBy, string) {
+	renew := time.NewTicker(leaseRenewal)
+	defer renew.Stop()
+	for {
+		select {
+		case <-renew.C:
+			c.s.deps.Presence.Renew(c.id)
+		case h := <-c.hangups:
+			if h.by == store.HangupCaller {
+				agent.hangup()
+				return store.HangupCaller, "customer hung up"
+			}
+			cust.hangup()
+			return store.HangupAgent, "agent hung up"
+		case <-c.media.Done():
+			agent.hangup()
+			cust.hangup()
+			return store.HangupSystem, "no RTP"
+		case <-ctx.Done():
+			agent.hangup()
+			cust.hangup()
+			return store.HangupSystem, "maximum call duration or shutdown"
+		}
+	}
+}
