@@ -137,15 +137,14 @@ type Server struct {
 
 // setMTU raises sipgo's process-wide UDP size limit once, before any
 // transport runs (the variable is read unsynchronised by every UDP write).
+// sipgo's process-wide default logger is the binary's business
+// (SetLibraryLogger), not one server's.
 var setMTU sync.Once
 
 // New builds a Server; Run starts it.
 func New(opts Options, deps Deps, log zerolog.Logger) (*Server, error) {
 	slogger := logging.Slog(log.With().Str("component", "sipgo").Logger())
-	setMTU.Do(func() {
-		gosip.UDPMTUSize = udpMTU
-		gosip.SetDefaultLogger(slogger)
-	})
+	setMTU.Do(func() { gosip.UDPMTUSize = udpMTU })
 	if opts.RingTimeout <= 0 {
 		opts.RingTimeout = DefaultRingTimeout
 	}
@@ -203,6 +202,12 @@ func New(opts Options, deps Deps, log zerolog.Logger) (*Server, error) {
 	srv.OnOptions(s.handleOptions)
 	srv.OnNoRoute(s.handleNoRoute)
 	return s, nil
+}
+
+// SetLibraryLogger sends the log lines sipgo writes outside any server
+// (connection bookkeeping) to log. Call it once, from main.
+func SetLibraryLogger(log zerolog.Logger) {
+	gosip.SetDefaultLogger(logging.Slog(log.With().Str("component", "sipgo").Logger()))
 }
 
 // Registrar returns the agent registrar.

@@ -73,6 +73,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "teamline:", err)
 		return 2
 	}
+	sip.SetLibraryLogger(log)
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "teamline: configuration error:")
