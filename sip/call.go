@@ -188,9 +188,18 @@ func (c *call) run(ctx context.Context) {
 	sess.SetRemoteA(offer.RTP)
 	c.offerPT = firstG711(offer)
 
-	booked := c.openCallback(ctx)
+	// Whether the caller has a callback booked is read from the database
+	// while the agents ring, so that a slow database never delays them.
+	bookedF := make(chan *callback.Callback, 1)
+	go func() { bookedF <- c.openCallback(ctx) }()
 	winner, outcome, reason := c.route(ctx, plan)
-	if winner == nil && outcome == store.OutcomeUnanswered && ctx.Err() == nil &&
+	if winner != nil {
+		defer c.s.deps.Presence.Release(winner.agent.ID, c.id)
+		c.talk(ctx, winner, bookedF)
+		return
+	}
+	booked := <-bookedF
+	if outcome == store.OutcomeUnanswered && ctx.Err() == nil &&
 		(plan.Fallback == router.FallbackCallback || booked != nil) {
 		if c.offerCallback(ctx, plan, booked, started) {
 			return
@@ -203,6 +212,7 @@ func (c *call) run(ctx context.Context) {
 			}
 		}
 	}
+	bookedF <- booked
 	if winner == nil {
 		switch outcome {
 		case store.OutcomeAbandoned:
@@ -216,7 +226,7 @@ func (c *call) run(ctx context.Context) {
 		return
 	}
 	defer c.s.deps.Presence.Release(winner.agent.ID, c.id)
-	c.talk(ctx, winner, booked)
+	c.talk(ctx, winner, bookedF)
 }
 
 // firstG711 is the payload type Teamline speaks to the caller in: the
@@ -284,7 +294,7 @@ func (c *call) claim(leg *agentLeg) bool {
 }
 
 // talk bridges the caller with the agent who answered until one hangs up.
-func (c *call) talk(ctx context.Context, leg *agentLeg, booked *callback.Callback) {
+func (c *call) talk(ctx context.Context, leg *agentLeg, booked <-chan *callback.Callback) {
 	c.log = c.log.With().Str("agent", leg.agent.ID).Logger()
 	leg.log = leg.log.With().Str("agent", leg.agent.ID).Logger()
 
@@ -335,7 +345,7 @@ func (c *call) talk(ctx context.Context, leg *agentLeg, booked *callback.Callbac
 		c.s.deps.Affinity.Record(c.customer.ID, leg.agent.ID, answeredAt)
 	}
 	c.s.deps.Calls.Answered(c.id, leg.agent.ID, answeredAt)
-	go c.markCallbackDone(booked)
+	go func() { c.markCallbackDone(<-booked) }()
 	c.media.Start(ctx)
 	c.log.Info().Msg("call answered")
 

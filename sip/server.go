@@ -23,7 +23,7 @@ import (
 
 // Defaults for Options fields left zero.
 const (
-	DefaultRingTimeout     = 30 * time.Second
+	DefaultRingTimeout     = 2 * time.Minute
 	DefaultMaxCallDuration = 4 * time.Hour
 	// udpReadBuffer is the UDP socket receive buffer: large enough that a
 	// burst of calls is queued in the kernel instead of dropped.
@@ -62,7 +62,8 @@ type Options struct {
 	Trunks []Trunk
 	// DefaultCountry is the ISO 3166 region used to read national numbers.
 	DefaultCountry string
-	// RingTimeout is how long agents ring before the caller gets 480.
+	// RingTimeout caps how long a caller waits while the plan's steps ring
+	// agents; each step rings for its own time within it.
 	RingTimeout time.Duration
 	// MaxCallDuration ends any call that lasts longer.
 	MaxCallDuration time.Duration
