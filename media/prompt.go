@@ -91,6 +91,15 @@ var languages = map[string]language{
 // o'clock", and "You already have a callback booked for today/Monday/the
 // first of March at ...".
 func composeEnglish(names []string, s sentence, kind dayKind, slot time.Time) []string {
+	names = opening(names, s, kind, slot, "")
+	// 24-hour reading: "at fourteen" + "thirty" / "oh five" / "o'clock".
+	return append(names, numbered("hour_", slot.Hour()), numbered("minute_", slot.Minute()))
+}
+
+// opening appends the start of a sentence and the day the slot falls on,
+// which both languages say in the same order; dateFor is the clip before a
+// date in the already-booked sentence ("" for none).
+func opening(names []string, s sentence, kind dayKind, slot time.Time, dateFor string) []string {
 	if s == sentenceBooked {
 		names = append(names, "intro", "callback")
 	} else {
@@ -110,11 +119,12 @@ func composeEnglish(names []string, s sentence, kind dayKind, slot time.Time) []
 	case dayDate:
 		if s == sentenceBooked {
 			names = append(names, "date_on")
+		} else if dateFor != "" {
+			names = append(names, dateFor)
 		}
 		names = append(names, numbered("day_", slot.Day()), numbered("month_", int(slot.Month())))
 	}
-	// 24-hour reading: "at fourteen" + "thirty" / "oh five" / "o'clock".
-	return append(names, numbered("hour_", slot.Hour()), numbered("minute_", slot.Minute()))
+	return names
 }
 
 // composeGerman says "Wir rufen Sie heute um vierzehn Uhr dreißig zurück",
@@ -123,30 +133,7 @@ func composeEnglish(names []string, s sentence, kind dayKind, slot time.Time) []
 // ... vereinbart". The verb's particle comes last, so both sentences have a
 // closing clip.
 func composeGerman(names []string, s sentence, kind dayKind, slot time.Time) []string {
-	if s == sentenceBooked {
-		names = append(names, "intro", "callback")
-	} else {
-		names = append(names, "already")
-	}
-	switch kind {
-	case dayToday:
-		names = append(names, "today")
-	case dayTomorrow:
-		names = append(names, "tomorrow")
-	case dayWeekday:
-		if s == sentenceBooked {
-			names = append(names, "on_"+weekdayClips[slot.Weekday()])
-		} else {
-			names = append(names, weekdayClips[slot.Weekday()])
-		}
-	case dayDate:
-		if s == sentenceBooked {
-			names = append(names, "date_on")
-		} else {
-			names = append(names, "date_for")
-		}
-		names = append(names, numbered("day_", slot.Day()), numbered("month_", int(slot.Month())))
-	}
+	names = opening(names, s, kind, slot, "date_for")
 	// "um vierzehn Uhr" + "dreißig"; on the full hour nothing follows "Uhr".
 	names = append(names, numbered("hour_", slot.Hour()))
 	if slot.Minute() != 0 {
