@@ -14,6 +14,12 @@ const (
 	DefaultCallbackAttempts = 3
 	// DefaultCallbackRetry is the wait before calling a customer again.
 	DefaultCallbackRetry = 10 * time.Minute
+	// DefaultNoAgentRetry is the wait before trying again with no agent free.
+	DefaultNoAgentRetry = 30 * time.Second
+	// DefaultOverflowAfter is how long a callback waits for its team.
+	DefaultOverflowAfter = 5 * time.Minute
+	// DefaultAttemptTimeout bounds one dial attempt.
+	DefaultAttemptTimeout = 3 * time.Minute
 )
 
 // Callbacks configures callback slots and the dialer that calls customers
@@ -31,6 +37,15 @@ type Callbacks struct {
 	// RetryDelay is the wait before calling a customer again after busy, no
 	// answer or a failure.
 	RetryDelay time.Duration `yaml:"retry_delay"`
+	// NoAgentRetry is the wait before trying again when no agent is free at
+	// the slot; it spends no attempt.
+	NoAgentRetry time.Duration `yaml:"no_agent_retry"`
+	// OverflowAfter is how long a due callback waits for a free agent of its
+	// team before the national pool's agents are rung for it.
+	OverflowAfter time.Duration `yaml:"overflow_after"`
+	// AttemptTimeout bounds one dial attempt (agent and customer ringing);
+	// an attempt cut off by a crash is recovered after it.
+	AttemptTimeout time.Duration `yaml:"attempt_timeout"`
 	// CallerID is the number customers see when they are called back (the
 	// hotline's, E.164); empty shows "teamline".
 	CallerID string `yaml:"caller_id"`
@@ -39,11 +54,14 @@ type Callbacks struct {
 // DefaultCallbacks returns the callbacks block's defaults.
 func DefaultCallbacks() Callbacks {
 	return Callbacks{
-		SlotLength:    DefaultSlotLength,
-		CallsPerAgent: DefaultCallsPerAgent,
-		LeadTime:      DefaultCallbackLead,
-		MaxAttempts:   DefaultCallbackAttempts,
-		RetryDelay:    DefaultCallbackRetry,
+		SlotLength:     DefaultSlotLength,
+		CallsPerAgent:  DefaultCallsPerAgent,
+		LeadTime:       DefaultCallbackLead,
+		MaxAttempts:    DefaultCallbackAttempts,
+		RetryDelay:     DefaultCallbackRetry,
+		NoAgentRetry:   DefaultNoAgentRetry,
+		OverflowAfter:  DefaultOverflowAfter,
+		AttemptTimeout: DefaultAttemptTimeout,
 	}
 }
 
@@ -62,4 +80,9 @@ func (v *validator) callbacks(c *Callbacks) {
 		v.add("callbacks.max_attempts", "must be between 1 and 20")
 	}
 	v.positive("callbacks.retry_delay", c.RetryDelay)
+	v.positive("callbacks.no_agent_retry", c.NoAgentRetry)
+	v.positive("callbacks.overflow_after", c.OverflowAfter)
+	if c.AttemptTimeout < 10*time.Second {
+		v.add("callbacks.attempt_timeout", "must be at least 10s (agent and customer must have time to answer)")
+	}
 }

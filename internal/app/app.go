@@ -494,7 +494,13 @@ func callbackConfig(cfg *config.Config, snap *roster.Snapshot, rt *router.Router
 				LeadTime:   cfg.Callbacks.LeadTime,
 			}, true
 		},
-		Dial: callback.DialPolicy{MaxAttempts: cfg.Callbacks.MaxAttempts, RetryDelay: cfg.Callbacks.RetryDelay},
+		Dial: callback.DialPolicy{
+			MaxAttempts:    cfg.Callbacks.MaxAttempts,
+			RetryDelay:     cfg.Callbacks.RetryDelay,
+			NoAgentRetry:   cfg.Callbacks.NoAgentRetry,
+			OverflowAfter:  cfg.Callbacks.OverflowAfter,
+			AttemptTimeout: cfg.Callbacks.AttemptTimeout,
+		},
 	}
 }
 
