@@ -103,6 +103,20 @@ type SIP struct {
 	UDP string `yaml:"udp"`
 	// TCP is the host:port to listen on for SIP over TCP; empty disables TCP.
 	TCP string `yaml:"tcp"`
+	// WS is the host:port for SIP over WebSocket (RFC 7118, browser agents);
+	// empty disables it.
+	WS string `yaml:"ws"`
+	// WSS is the host:port for SIP over secure WebSocket; empty disables it.
+	WSS string `yaml:"wss"`
+	// TLSCert and TLSKey are PEM files of the WSS certificate, relative to
+	// the configuration file's directory unless absolute. When both files
+	// are missing, Teamline writes a self-signed pair there (for demos).
+	TLSCert string `yaml:"tls_cert"`
+	// TLSKey is the private key of TLSCert.
+	TLSKey string `yaml:"tls_key"`
+	// WSOrigins are the page origins ("https://console.example.com") whose
+	// browsers may open a SIP WebSocket; "*" allows any.
+	WSOrigins []string `yaml:"ws_origins"`
 	// Domain is the SIP domain agents register in (sip:anna@Domain); it is
 	// also the digest realm unless Realm is set.
 	Domain string `yaml:"domain"`
@@ -150,14 +164,18 @@ type Media struct {
 	Prompts string `yaml:"prompts"`
 }
 
+// Path resolves a path from the configuration against the directory of the
+// configuration file, unless it is absolute or empty.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.Source == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.Source), p)
+}
+
 // PromptsDir returns the prompts directory resolved against the directory
 // of the configuration file.
-func (c *Config) PromptsDir() string {
-	if c.Media.Prompts == "" || filepath.IsAbs(c.Media.Prompts) || c.Source == "" {
-		return c.Media.Prompts
-	}
-	return filepath.Join(filepath.Dir(c.Source), c.Media.Prompts)
-}
+func (c *Config) PromptsDir() string { return c.Path(c.Media.Prompts) }
 
 // HTTP configures the API, the agent console and the wallboard.
 type HTTP struct {

@@ -97,6 +97,18 @@ func (v *validator) sip(s *SIP) {
 	if s.TCP != "" {
 		v.hostPort("sip.tcp", s.TCP)
 	}
+	if s.WS != "" {
+		v.hostPort("sip.ws", s.WS)
+	}
+	if s.WSS != "" {
+		v.hostPort("sip.wss", s.WSS)
+		if s.TLSCert == "" || s.TLSKey == "" {
+			v.add("sip.wss", "needs tls_cert and tls_key")
+		}
+	}
+	if (s.WS != "" || s.WSS != "") && len(s.WSOrigins) == 0 {
+		v.add("sip.ws_origins", `must list the origins of the agent pages (or "*") when ws or wss is on`)
+	}
 	v.token("sip.domain", s.Domain)
 	if s.Realm != "" {
 		v.headerSafe("sip.realm", s.Realm)

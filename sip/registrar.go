@@ -266,18 +266,32 @@ func (r *Registrar) Run(ctx context.Context) {
 // regSweep drops expired bindings and reports agents that lost their last.
 func (r *Registrar) regSweep() {
 	now := r.now()
+	r.regDrop(func(e *regEntry) bool { return !e.Expires.After(now) }, "registration expired")
+}
+
+// DropSource removes every binding registered over the connection from
+// source (a closed WebSocket or TCP connection: nothing can reach those
+// contacts any more, and a browser that closed its tab must not be rung).
+func (r *Registrar) DropSource(transport, source string) {
+	r.regDrop(func(e *regEntry) bool { return e.Transport == transport && e.Source == source },
+		"connection closed: registration removed")
+}
+
+// regDrop removes the bindings gone says are gone, logging why, and
+// reports agents that lost their last.
+func (r *Registrar) regDrop(gone func(*regEntry) bool, why string) {
 	r.mu.Lock()
 	var events []regEvent
 	for username, aor := range r.aors {
 		kept := aor.bindings[:0]
-		for _, e := range aor.bindings {
-			if e.Expires.After(now) {
+		for i := range aor.bindings {
+			e := aor.bindings[i]
+			if !gone(&e) {
 				kept = append(kept, e)
 				continue
 			}
 			r.log.Info().Str("agent", e.AgentID).Str("username", username).
-				Str("contact", e.Contact.String()).Str("transport", e.Transport).
-				Msg("registration expired")
+				Str("contact", e.Contact.String()).Str("transport", e.Transport).Msg(why)
 		}
 		clear(aor.bindings[len(kept):])
 		aor.bindings = kept

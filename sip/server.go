@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -49,6 +50,14 @@ type Options struct {
 	// UDPAddr and TCPAddr are the listen addresses ("0.0.0.0:5060"); empty
 	// disables that transport.
 	UDPAddr, TCPAddr string
+	// WSAddr and WSSAddr are the listen addresses of SIP over WebSocket
+	// (RFC 7118) for browser agents; empty disables them. WSS needs TLS.
+	WSAddr, WSSAddr string
+	// TLS is the server certificate configuration for WSS.
+	TLS *tls.Config
+	// WSOrigins are the Origins a WebSocket upgrade may come from ("*"
+	// allows any); an upgrade from elsewhere gets 403.
+	WSOrigins []string
 	// Realm is the SIP domain, also the digest realm agents authenticate in.
 	Realm string
 	// AdvertiseHost is the host Teamline puts into Via and Contact headers.
@@ -132,6 +141,8 @@ type Server struct {
 	mu        sync.Mutex
 	udpAddr   netip.AddrPort
 	tcpAddr   netip.AddrPort
+	wsAddr    netip.AddrPort
+	wssAddr   netip.AddrPort
 	baseCtx   context.Context
 	closeOnce sync.Once
 }
@@ -235,6 +246,20 @@ func (s *Server) TCPAddr() netip.AddrPort {
 // calls in progress go on; registrations are still served.
 func (s *Server) Drain() { s.draining.Store(true) }
 
+// WSAddr is the bound WebSocket address (valid after Ready).
+func (s *Server) WSAddr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wsAddr
+}
+
+// WSSAddr is the bound secure WebSocket address (valid after Ready).
+func (s *Server) WSSAddr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wssAddr
+}
+
 // ActiveCalls is the number of hotline calls in progress.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
 
@@ -245,7 +270,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stopCalls()
 	s.baseCtx = callsCtx
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	var closers []func() error
 	if s.opts.UDPAddr != "" {
 		pc, err := net.ListenPacket("udp", s.opts.UDPAddr)
@@ -275,11 +300,50 @@ func (s *Server) Run(ctx context.Context) error {
 		s.mu.Unlock()
 		go func() { errc <- s.srv.ServeTCP(l) }()
 	}
+	dropClosed := func(transport, remote string) { s.registrar.DropSource(transport, remote) }
+	wsLog := s.log.With().Str("component", "websocket").Logger()
+	if s.opts.WSAddr != "" {
+		l, err := net.Listen("tcp", s.opts.WSAddr)
+		if err != nil {
+			for _, c := range closers {
+				_ = c()
+			}
+			return fmt.Errorf("listen sip ws %s: %w", s.opts.WSAddr, err)
+		}
+		wl := newWSListener(l, "ws", s.opts.WSOrigins, dropClosed, wsLog)
+		closers = append(closers, wl.Close)
+		s.mu.Lock()
+		s.wsAddr = l.Addr().(*net.TCPAddr).AddrPort()
+		s.mu.Unlock()
+		go func() { errc <- s.srv.ServeWS(wl) }()
+	}
+	if s.opts.WSSAddr != "" {
+		if s.opts.TLS == nil {
+			for _, c := range closers {
+				_ = c()
+			}
+			return errors.New("sip wss: no TLS certificate configured")
+		}
+		l, err := net.Listen("tcp", s.opts.WSSAddr)
+		if err != nil {
+			for _, c := range closers {
+				_ = c()
+			}
+			return fmt.Errorf("listen sip wss %s: %w", s.opts.WSSAddr, err)
+		}
+		wl := newWSListener(tls.NewListener(l, s.opts.TLS), "wss", s.opts.WSOrigins, dropClosed, wsLog)
+		closers = append(closers, wl.Close)
+		s.mu.Lock()
+		s.wssAddr = l.Addr().(*net.TCPAddr).AddrPort()
+		s.mu.Unlock()
+		go func() { errc <- s.srv.ServeWSS(wl) }()
+	}
 	regCtx, stopReg := context.WithCancel(ctx)
 	defer stopReg()
 	go s.registrar.Run(regCtx)
 
 	s.log.Info().Str("udp", s.UDPAddr().String()).Str("tcp", s.TCPAddr().String()).
+		Str("ws", s.WSAddr().String()).Str("wss", s.WSSAddr().String()).
 		Str("realm", s.opts.Realm).Msg("SIP listening")
 	close(s.ready)
 

@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -256,7 +257,19 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 	for _, t := range cfg.Trunks {
 		trunks = append(trunks, sip.Trunk{Name: t.Name, Networks: t.Sources, Outbound: t.OutboundHostPort()})
 	}
+	var tlsConf *tls.Config
+	if cfg.SIP.WSS != "" {
+		tlsConf, err = loadOrCreateTLS(cfg.Path(cfg.SIP.TLSCert), cfg.Path(cfg.SIP.TLSKey), cfg.SIP.AdvertiseHost, log)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	sipSrv, err = sip.New(sip.Options{
+		WSAddr:           cfg.SIP.WS,
+		WSSAddr:          cfg.SIP.WSS,
+		TLS:              tlsConf,
+		WSOrigins:        cfg.SIP.WSOrigins,
 		UDPAddr:          cfg.SIP.UDP,
 		TCPAddr:          cfg.SIP.TCP,
 		Realm:            cfg.SIP.DigestRealm(),
