@@ -76,6 +76,11 @@ type Options struct {
 	RingTimeout time.Duration
 	// MaxCallDuration ends any call that lasts longer.
 	MaxCallDuration time.Duration
+	// SourceRate and SourceBurst limit the requests (REGISTER, INVITE,
+	// OPTIONS, others) one source address outside the trunks may send per
+	// second; zero means DefaultSourceRate and DefaultSourceBurst.
+	SourceRate  float64
+	SourceBurst int
 	// CallbackCallerID is the caller ID (user part) customers see when
 	// Teamline calls them back: the hotline's number.
 	CallbackCallerID string
@@ -132,6 +137,7 @@ type Server struct {
 
 	loads    teamLoads
 	view     router.View
+	limiter  *sourceLimiter
 	dialogs  dialogs
 	calls    sync.WaitGroup
 	active   atomic.Int64
@@ -206,13 +212,19 @@ func New(opts Options, deps Deps, log zerolog.Logger) (*Server, error) {
 	}
 	s.registrar = NewRegistrar(opts.Realm, rosterCredentials{deps.Roster}, log.With().Str("component", "registrar").Logger(),
 		WithRegistrarDigestOptions(WithDigestAlgorithms(opts.DigestAlgorithms...)))
-	srv.OnRegister(s.registrar.HandleRegister)
-	srv.OnInvite(s.handleInvite)
+	rps, burst := opts.SourceRate, opts.SourceBurst
+	if rps <= 0 {
+		rps, burst = DefaultSourceRate, DefaultSourceBurst
+	}
+	s.limiter = newSourceLimiter(rps, max(burst, 1), s.isTrunk, log.With().Str("component", "flood").Logger())
+	// In-dialog requests (ACK, BYE, CANCEL) are not limited: they end calls.
+	srv.OnRegister(s.limited(s.registrar.HandleRegister))
+	srv.OnInvite(s.limited(s.handleInvite))
 	srv.OnAck(s.handleAck)
 	srv.OnBye(s.handleBye)
 	srv.OnCancel(s.handleStrayCancel)
-	srv.OnOptions(s.handleOptions)
-	srv.OnNoRoute(s.handleNoRoute)
+	srv.OnOptions(s.limited(s.handleOptions))
+	srv.OnNoRoute(s.limited(s.handleNoRoute))
 	return s, nil
 }
 
@@ -369,6 +381,18 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.closeOnce.Do(func() { _ = s.ua.Close() })
 	return runErr
+}
+
+// isTrunk reports whether addr is inside a trunk's networks.
+func (s *Server) isTrunk(addr netip.Addr) bool {
+	for _, t := range s.opts.Trunks {
+		for _, n := range t.Networks {
+			if n.Contains(addr) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // trunkFor returns the trunk whose networks contain the request's source.
