@@ -35,17 +35,28 @@ type AgentStateRecord struct {
 // agentID entered state (a roster.AgentState token such as "on_call") at
 // since, for reason. Routing never reads it back; it is the durable record.
 func (s *Store) RecordAgentState(ctx context.Context, agentID, state, reason string, since time.Time) error {
-	if agentID == "" {
-		return fmt.Errorf("record agent state: empty agent id")
+	return s.RecordAgentStates(ctx, []AgentStateRecord{{AgentID: agentID, State: state, Reason: reason, Since: since}})
+}
+
+// RecordAgentStates appends several changes in one round trip (a busy
+// hotline changes states several times per call).
+func (s *Store) RecordAgentStates(ctx context.Context, recs []AgentStateRecord) error {
+	if len(recs) == 0 {
+		return nil
 	}
-	if !agentStates[state] {
-		return fmt.Errorf("record agent state of %s: %q: %w", agentID, state, ErrInvalidAgentState)
+	rows := make([][]any, 0, len(recs))
+	for _, r := range recs {
+		if r.AgentID == "" {
+			return fmt.Errorf("record agent state: empty agent id")
+		}
+		if !agentStates[r.State] {
+			return fmt.Errorf("record agent state of %s: %q: %w", r.AgentID, r.State, ErrInvalidAgentState)
+		}
+		rows = append(rows, []any{r.AgentID, r.State, r.Reason, r.Since})
 	}
-	_, err := s.pool.Exec(ctx,
-		`insert into agent_states (agent_id, state, reason, since) values ($1, $2, $3, $4)`,
-		agentID, state, reason, since)
-	if err != nil {
-		return fmt.Errorf("record agent state of %s: %w", agentID, err)
+	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"agent_states"}, []string{"agent_id", "state", "reason", "since"},
+		pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("record %d agent state changes: %w", len(recs), err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -70,5 +71,31 @@ func TestRecordAgentStateRejects(t *testing.T) {
 	}
 	if got, _ := s.AgentStateHistory(ctx, "anna", 10); len(got) != 0 {
 		t.Errorf("rejected changes were stored: %+v", got)
+	}
+}
+
+func TestRecordAgentStatesInOneBatch(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Store(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	batch := []store.AgentStateRecord{
+		{AgentID: "anna", State: "ringing", Reason: "rung for call c1", Since: t0},
+		{AgentID: "anna", State: "on_call", Reason: "answered call c1", Since: t0.Add(2 * time.Second)},
+		{AgentID: "alex", State: "away", Reason: "lunch", Since: t0.Add(3 * time.Second)},
+	}
+	if err := s.RecordAgentStates(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := s.AgentStateHistory(ctx, "anna", 10)
+	if err != nil || len(hist) != 2 || hist[0].State != "on_call" || hist[1].State != "ringing" {
+		t.Fatalf("anna's history = %+v, %v", hist, err)
+	}
+	bad := append(batch[:1:1], store.AgentStateRecord{AgentID: "ben", State: "asleep", Since: t0})
+	if err := s.RecordAgentStates(ctx, bad); !errors.Is(err, store.ErrInvalidAgentState) {
+		t.Fatalf("batch with an invalid state: %v, want ErrInvalidAgentState", err)
+	}
+	if hist, _ := s.AgentStateHistory(ctx, "ben", 10); len(hist) != 0 {
+		t.Fatalf("a refused batch wrote rows: %+v", hist)
 	}
 }

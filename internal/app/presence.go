@@ -68,22 +68,41 @@ func (w *stateWriter) enqueue(c roster.AgentStateChange) {
 	}
 }
 
+// stateBatch bounds how many changes go to the database in one write.
+const stateBatch = 256
+
 func (w *stateWriter) run(ctx context.Context) {
+	batch := make([]store.AgentStateRecord, 0, stateBatch)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case c := <-w.queue:
-			w.log.Info().Str("agent", c.AgentID).Str("from", c.From.Token()).Str("to", c.To.Token()).
-				Str("reason", c.Reason).Str("call", c.CallID).Msg("agent state")
-			reason := c.Reason
+			batch = append(batch[:0], w.record(c))
+			// Take what else is waiting: one round trip for a burst.
+		drain:
+			for len(batch) < stateBatch {
+				select {
+				case c := <-w.queue:
+					batch = append(batch, w.record(c))
+				default:
+					break drain
+				}
+			}
 			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err := w.st.RecordAgentState(wctx, c.AgentID, c.To.Token(), reason, c.At)
+			err := w.st.RecordAgentStates(wctx, batch)
 			cancel()
 			if err != nil {
 				// History is for reports, not routing: log and go on.
-				w.log.Warn().Err(err).Str("agent", c.AgentID).Msg("agent state not stored")
+				w.log.Warn().Err(err).Int("changes", len(batch)).Msg("agent state changes not stored")
 			}
 		}
 	}
+}
+
+// record logs a change and turns it into a history row.
+func (w *stateWriter) record(c roster.AgentStateChange) store.AgentStateRecord {
+	w.log.Info().Str("agent", c.AgentID).Str("from", c.From.Token()).Str("to", c.To.Token()).
+		Str("reason", c.Reason).Str("call", c.CallID).Msg("agent state")
+	return store.AgentStateRecord{AgentID: c.AgentID, State: c.To.Token(), Reason: c.Reason, Since: c.At}
 }
