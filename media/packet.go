@@ -7,10 +7,6 @@ import (
 )
 
 const (
-	// maxPacket is the size of each reader's buffer. A datagram that fills it
-	// completely may have been truncated by the kernel and is dropped.
-	maxPacket = 2048
-
 	rtpHeaderLen  = 12
 	rtcpHeaderLen = 8
 )

@@ -2,7 +2,6 @@ package media
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 )
@@ -55,7 +54,7 @@ func newPortPool(ip netip.Addr, minPort, maxPort int) (*portPool, error) {
 // port above it. It skips pairs this pool already lent out and pairs where
 // either bind fails (another process holds the port). It returns ErrNoPorts
 // when every pair has been tried.
-func (p *portPool) bindPair() (rtpConn, rtcpConn *net.UDPConn, port int, err error) {
+func (p *portPool) bindPair() (rtpConn, rtcpConn *udpSock, port int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for tried := 0; tried < p.count; tried++ {
@@ -64,11 +63,11 @@ func (p *portPool) bindPair() (rtpConn, rtcpConn *net.UDPConn, port int, err err
 			continue
 		}
 		port = p.first + 2*i
-		rtpConn, err = net.ListenUDP(p.network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, uint16(port))))
+		rtpConn, err = listenUDP(p.network, netip.AddrPortFrom(p.ip, uint16(port)))
 		if err != nil {
 			continue
 		}
-		rtcpConn, err = net.ListenUDP(p.network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, uint16(port+1))))
+		rtcpConn, err = listenUDP(p.network, netip.AddrPortFrom(p.ip, uint16(port+1)))
 		if err != nil {
 			_ = rtpConn.Close()
 			continue

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -89,6 +88,7 @@ type Manager struct {
 	adv    netip.Addr
 	log    zerolog.Logger
 	ports  *portPool
+	poll   *poller
 	active atomic.Int64
 }
 
@@ -102,7 +102,7 @@ func NewManager(cfg Config, log zerolog.Logger) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media config: %w", err)
 	}
-	return &Manager{cfg: cfg, adv: cfg.advertise(), log: log, ports: pool}, nil
+	return &Manager{cfg: cfg, adv: cfg.advertise(), log: log, ports: pool, poll: newPoller()}, nil
 }
 
 // Active returns the number of sessions allocated and not yet ended.
@@ -148,6 +148,11 @@ const (
 	sideB = "b"
 )
 
+// readBuf is the size of the buffer packets are read into. G.711 at 20 ms
+// is 172 bytes, and nothing larger than an Ethernet MTU is media: a
+// datagram that fills the buffer may have been truncated and is dropped.
+const readBuf = 1500
+
 // Session relays one call's media between the caller (side A) and the agent
 // (side B). Packets read on A's sockets are sent from B's sockets to B's
 // remote address and the other way round, byte for byte.
@@ -180,7 +185,7 @@ type Session struct {
 	timer   *time.Timer
 	stopCtx func() bool
 
-	wg       sync.WaitGroup // reader goroutines
+	poll     sessionPoll // how the poller serves the session's sockets
 	done     chan struct{}
 	closeErr error // written before done is closed
 }
@@ -196,7 +201,8 @@ type leg struct {
 // endpoint is one socket of a session with the state of the party behind it.
 type endpoint struct {
 	s      *Session
-	conn   *net.UDPConn
+	conn   *udpSock
+	poll   endpointPoll // the poller's state of this socket
 	side   string
 	isRTCP bool
 	peer   *endpoint // the socket that packets read here leave from
@@ -216,7 +222,7 @@ type endpoint struct {
 	playing   atomic.Uint64 // dropped: a prompt was playing to the other side
 }
 
-func (e *endpoint) init(s *Session, conn *net.UDPConn, side string, isRTCP bool, peer *endpoint) {
+func (e *endpoint) init(s *Session, conn *udpSock, side string, isRTCP bool, peer *endpoint) {
 	e.s, e.conn, e.side, e.isRTCP, e.peer = s, conn, side, isRTCP, peer
 }
 
@@ -348,10 +354,12 @@ func (s *Session) Start(ctx context.Context) {
 	}
 	s.started = true
 	s.last.Store(int64(time.Since(s.epoch)))
-	eps := s.endpoints()
-	s.wg.Add(len(eps))
-	for _, e := range eps {
-		go s.read(e)
+	if err := s.m.poll.add(s); err != nil {
+		// Without its sockets polled the session can relay nothing: end it
+		// as a context would, off this goroutine since end takes mu.
+		s.log.Error().Err(err).Msg("media session cannot poll its sockets")
+		go s.end(fmt.Errorf("start media relay: %w", err))
+		return
 	}
 	if to := s.m.cfg.SilenceTimeout; to > 0 {
 		s.timer = time.AfterFunc(to, s.checkSilence)
@@ -402,15 +410,19 @@ func (s *Session) end(reason error) {
 	if s.stopCtx != nil {
 		s.stopCtx()
 	}
+	started := s.started
 	s.mu.Unlock()
 
+	if started {
+		// After remove, the poller no longer touches the sockets.
+		s.m.poll.remove(s)
+	}
 	var errs []error
 	for _, e := range s.endpoints() {
 		if err := e.conn.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s %s socket: %w", e.side, e.kind(), err))
 		}
 	}
-	s.wg.Wait()
 	s.m.ports.release(s.a.port)
 	s.m.ports.release(s.b.port)
 	s.m.active.Add(-1)
@@ -441,35 +453,11 @@ func (s *Session) checkSilence() {
 	s.mu.Unlock()
 }
 
-// read is the loop of one socket's goroutine. Its buffer and RTP header are
-// its own and reused for every packet.
-func (s *Session) read(e *endpoint) {
-	defer s.wg.Done()
-	buf := make([]byte, maxPacket)
-	h := newHeader()
-	for {
-		n, src, err := e.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.mu.Lock()
-			ended := s.ended
-			s.mu.Unlock()
-			if ended {
-				return
-			}
-			continue
-		}
-		s.relay(e, h, buf[:n], src)
-	}
-}
-
 // relay handles one packet read on e from src: it checks the packet,
 // latches, and sends it unchanged from the peer socket to the other party.
 // It does not allocate (see TestRelayAllocs).
 func (s *Session) relay(e *endpoint, h *rtp.Header, pkt []byte, src netip.AddrPort) {
-	if len(pkt) >= maxPacket {
+	if len(pkt) >= readBuf {
 		e.invalid.Add(1)
 		return
 	}

@@ -233,17 +233,18 @@ func TestRelayRTCP(t *testing.T) {
 	tb := setup(t, 4, 0)
 	s := tb.newSession(t)
 	// The agent's RTCP socket is at its RTP port + 1, as SetRemoteB assumes.
-	minPort, maxPort := freeRange(t, 1)
-	pool, err := newPortPool(loopback, minPort, maxPort)
-	if err != nil {
-		t.Fatal(err)
+	agentPort, _ := freeRange(t, 1)
+	var agentRTCPPhone *phone
+	for i, port := range []int{agentPort, agentPort + 1} {
+		c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, uint16(port))))
+		if err != nil {
+			t.Fatalf("bind agent port %d: %v", port, err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if i == 1 {
+			agentRTCPPhone = &phone{t: t, conn: c, buf: make([]byte, 4096)}
+		}
 	}
-	agentRTP, agentRTCP, agentPort, err := pool.bindPair()
-	if err != nil {
-		t.Fatalf("bind agent pair: %v", err)
-	}
-	t.Cleanup(func() { _ = agentRTP.Close(); _ = agentRTCP.Close() })
-	agentRTCPPhone := &phone{t: t, conn: agentRTCP, buf: make([]byte, 4096)}
 	callerRTCP := newPhone(t)
 
 	s.SetRemoteA(netip.AddrPortFrom(loopback, 9)) // RTCP goes wherever the caller sends from
@@ -358,8 +359,8 @@ func TestRelayDropsGarbage(t *testing.T) {
 		{0x80, 0x00},
 		v1,
 		badCSRC,
-		rtcpRR,                      // RTCP on the RTP port (PT 73 when read as RTP)
-		make([]byte, maxPacket+100), // truncated by the reader's buffer
+		rtcpRR,                    // RTCP on the RTP port (PT 73 when read as RTP)
+		make([]byte, readBuf+100), // truncated by the reader's buffer
 	}
 	for _, g := range garbage {
 		caller.send(s.LocalA(), g)
