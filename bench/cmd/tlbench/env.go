@@ -161,6 +161,40 @@ func freePort(both bool) (int, error) {
 	return 0, errors.New("free port: none found")
 }
 
+// freeMediaPort returns a port for SIPp's -mp: SIPp binds that port and the
+// three above it (audio and video, RTP and RTCP) and exits with 254 when any
+// is taken. With thousands of RTP generator sockets in the ephemeral range,
+// a port that is free on its own often has a neighbour that is not, which
+// stopped media steps at random.
+func freeMediaPort() (int, error) {
+	for range 200 {
+		port, err := freePort(false)
+		if err != nil {
+			return 0, err
+		}
+		if port%2 != 0 || port > 65535-3 {
+			continue
+		}
+		var held []net.PacketConn
+		ok := true
+		for p := port; p < port+4; p++ {
+			pc, err := net.ListenPacket("udp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				ok = false
+				break
+			}
+			held = append(held, pc)
+		}
+		for _, pc := range held {
+			pc.Close()
+		}
+		if ok {
+			return port, nil
+		}
+	}
+	return 0, errors.New("free media port: none found")
+}
+
 func tailString(s string, n int) string {
 	if len(s) <= n {
 		return s

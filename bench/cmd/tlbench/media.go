@@ -33,6 +33,14 @@ type mediaStep struct {
 	CPUPer1000PPS  float64 `json:"teamline_cpu_percent_per_1000_pps"`
 	RSSPerCallKB   float64 `json:"rss_per_call_kb"`
 	PeakRSSMB      float64 `json:"teamline_peak_rss_mb"`
+	// GoKBPerCall is the growth of Teamline's Go heap and stacks in use,
+	// after a forced GC, from before the calls to when they all relay,
+	// over the calls set up: the live memory an active call costs. -1 when
+	// /metrics or /debug/pprof is not served.
+	GoKBPerCall       float64 `json:"go_kb_per_call"`
+	HeapKBPerCall     float64 `json:"heap_kb_per_call"`
+	StackKBPerCall    float64 `json:"stack_kb_per_call"`
+	GoroutinesPerCall float64 `json:"goroutines_per_call"`
 }
 
 // mediaRun is the media relay part.
@@ -120,6 +128,11 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	defer agents.stop(3 * time.Second)
 
 	idle, _ := readUsage(e.tl.pid())
+	gcURL := ""
+	if e.pprof != "" {
+		gcURL = e.pprof + "/heap?gc=1"
+	}
+	memBefore, memOK := scrapeGoMemory(httpClient(), e.metricsURL(), gcURL)
 	lines := make([]string, n)
 	for i := range n {
 		lines[i] = callerNumber(i) + ";" + strconv.Itoa(g.streams[i].port) + ";"
@@ -132,13 +145,16 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	if err != nil {
 		return st, err
 	}
-	mp, err := freePort(false)
+	mp, err := freeMediaPort()
 	if err != nil {
 		return st, err
 	}
 	setup := time.Duration(float64(n)/float64(e.o.mediaSetup)*float64(time.Second)) + time.Second
-	// Calls hold until the window is over, with room for a slow setup.
-	hold := 3*setup + 12*time.Second + e.o.mediaWindow
+	// The first call must outlive the setup of the last (mapWait), the
+	// latch second, the memory scrape and the window with its grace; no
+	// longer, since the step waits for every call to end.
+	mapWait := 2*setup + 5*time.Second
+	hold := mapWait + 4*time.Second + e.o.mediaWindow
 	timeout := hold + 60*time.Second
 	callers, callersDir, err := startSIPp(e, sippSpec{
 		name: fmt.Sprintf("media-%d", n), scenario: filepath.Join(e.root, "bench", "sipp", "caller.xml"),
@@ -157,7 +173,7 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	callerLog := &logTail{path: filepath.Join(callersDir, "log.log")}
 	agentLog := &logTail{path: filepath.Join(agentsDir, "log.log")}
 	var mappedCallers, mappedAgents int
-	deadline := time.Now().Add(3*setup + 10*time.Second)
+	deadline := time.Now().Add(mapWait)
 	for (mappedCallers < n || mappedAgents < n) && time.Now().Before(deadline) && !callers.exited() {
 		mappedCallers += callerLog.apply(byPort)
 		mappedAgents += agentLog.apply(byPort)
@@ -173,10 +189,24 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	}
 	// Let the relay latch onto every stream before counting.
 	time.Sleep(time.Second)
+	st.GoKBPerCall, st.HeapKBPerCall, st.StackKBPerCall, st.GoroutinesPerCall = -1, -1, -1, -1
+	if memAfter, ok := scrapeGoMemory(httpClient(), e.metricsURL(), gcURL); ok && memOK && gcURL != "" {
+		calls := float64(st.Established)
+		st.HeapKBPerCall = (memAfter.heapKB - memBefore.heapKB) / calls
+		st.StackKBPerCall = (memAfter.stackKB - memBefore.stackKB) / calls
+		st.GoKBPerCall = st.HeapKBPerCall + st.StackKBPerCall
+		st.GoroutinesPerCall = float64(memAfter.goroutines-memBefore.goroutines) / calls
+	}
+	if e.o.profile && e.pprof != "" && n == e.o.media[len(e.o.media)-1] {
+		e.saveProfile(e.pprof+"/heap", fmt.Sprintf("teamline-media-%d-heap.pprof", n))
+	}
 	smp := startSampler(e.tl.pid(), "")
 	c := g.measure(e.o.mediaWindow, 300*time.Millisecond)
 	use := smp.stop()
 	g.silence()
+	if err, ok := g.recvErr.Load().(error); ok {
+		return st, fmt.Errorf("rtp receiver: %w", err)
+	}
 
 	secs := c.window.Seconds()
 	st.SentPPS = float64(c.sent) / secs

@@ -36,7 +36,7 @@ const (
 	fullStep         = 8 * time.Second
 	quickStep        = 3 * time.Second
 	fullMedia        = "100,500,1000,1500,2000"
-	quickMedia       = "100,500"
+	quickMedia       = "100,500,1000"
 	fullMediaWindow  = 8 * time.Second
 	quickMediaWindow = 3 * time.Second
 	fullBenchtime    = "500ms"

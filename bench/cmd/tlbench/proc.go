@@ -289,21 +289,69 @@ func scrapeGoroutines(c *http.Client, url string) int {
 
 // parseGoroutines finds the go_goroutines sample in Prometheus text format.
 func parseGoroutines(r io.Reader) int {
+	return int(parseMetrics(r, "go_goroutines")["go_goroutines"])
+}
+
+// parseMetrics returns the value of each named unlabelled sample in
+// Prometheus text format, -1 for a name that is not there.
+func parseMetrics(r io.Reader, names ...string) map[string]float64 {
+	out := make(map[string]float64, len(names))
+	for _, n := range names {
+		out[n] = -1
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "go_goroutines ") && !strings.HasPrefix(line, "go_goroutines{") {
-			continue
+		for _, n := range names {
+			if !strings.HasPrefix(line, n+" ") && !strings.HasPrefix(line, n+"{") {
+				continue
+			}
+			f := strings.Fields(line)
+			if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+				out[n] = v
+			}
 		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			return -1
-		}
-		return int(v)
 	}
-	return -1
+	return out
+}
+
+// goMemory is what Teamline's Go runtime holds, read from /metrics.
+type goMemory struct {
+	goroutines int
+	heapKB     float64 // heap in use (live objects and fragmentation)
+	stackKB    float64 // goroutine stacks in use
+}
+
+// scrapeGoMemory reads goroutines and heap and stack in use from /metrics.
+// When gcURL is not empty it is fetched first (pprof's heap?gc=1 runs a
+// garbage collection), so that the heap holds live objects only. ok is
+// false when /metrics does not serve the figures.
+func scrapeGoMemory(c *http.Client, metricsURL, gcURL string) (m goMemory, ok bool) {
+	if gcURL != "" {
+		if res, err := c.Get(gcURL); err == nil {
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+	}
+	res, err := c.Get(metricsURL)
+	if err != nil {
+		return m, false
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, res.Body)
+		return m, false
+	}
+	v := parseMetrics(res.Body, "go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes")
+	if v["go_goroutines"] < 0 || v["go_memstats_heap_inuse_bytes"] < 0 || v["go_memstats_stack_inuse_bytes"] < 0 {
+		return m, false
+	}
+	return goMemory{
+		goroutines: int(v["go_goroutines"]),
+		heapKB:     v["go_memstats_heap_inuse_bytes"] / 1024,
+		stackKB:    v["go_memstats_stack_inuse_bytes"] / 1024,
+	}, true
 }
 
 func httpClient() *http.Client { return &http.Client{Timeout: 2 * time.Second} }

@@ -97,7 +97,7 @@ func (e *env) rateStep(ctx context.Context, t rateTarget, uasDir, inf string, ra
 	if err != nil {
 		return st, err
 	}
-	mp, err := freePort(false)
+	mp, err := freeMediaPort()
 	if err != nil {
 		return st, err
 	}

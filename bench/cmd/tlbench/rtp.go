@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -55,6 +58,8 @@ type generator struct {
 	hist      []atomic.Uint64
 	maxLag    atomic.Int64 // worst lateness of the sender loop, ns
 
+	recvErr atomic.Value // error: the receiver could not start
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -86,13 +91,10 @@ func newGenerator(n int) (*generator, error) {
 	return g, nil
 }
 
-// start launches the sender loop and one receiver per socket.
+// start launches the sender loop and the receiver.
 func (g *generator) start() {
-	for _, s := range g.streams {
-		g.wg.Add(1)
-		go g.receive(s)
-	}
-	g.wg.Add(1)
+	g.wg.Add(2)
+	go g.receive()
 	go g.send()
 }
 
@@ -142,36 +144,106 @@ func (g *generator) sendOne(s *stream) {
 	}
 }
 
-func (g *generator) receive(s *stream) {
+// receive reads every stream's socket from one goroutine blocked in
+// epoll_wait: a goroutine per socket costs a wake-up per packet, which at
+// 1,000 calls (100,000 packets/s) saturates the load core and would make
+// the relay look slow. It returns when stop is closed.
+func (g *generator) receive() {
 	defer g.wg.Done()
-	buf := make([]byte, 2048)
-	for {
-		n, err := s.conn.Read(buf)
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		g.recvErr.Store(fmt.Errorf("epoll create: %w", err))
+		return
+	}
+	defer syscall.Close(epfd)
+	fds := make([]int, len(g.streams))
+	for i, s := range g.streams {
+		rc, err := s.conn.SyscallConn()
 		if err != nil {
+			g.recvErr.Store(fmt.Errorf("raw conn: %w", err))
 			return
 		}
-		if n != packetLen {
-			continue
+		_ = rc.Control(func(fd uintptr) { fds[i] = int(fd) })
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(i)}
+		if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, fds[i], &ev); err != nil {
+			g.recvErr.Store(fmt.Errorf("epoll add: %w", err))
+			return
 		}
-		at := time.Since(g.base)
-		p := buf[rtpHeader:n]
-		epoch := binary.BigEndian.Uint32(p[12:16])
-		if epoch == 0 || epoch != g.measuring.Load() {
-			continue
+	}
+	// Park on the epoll fd through the runtime's poller, as a socket read
+	// would: a goroutine blocked in epoll_wait itself holds the only P
+	// (GOMAXPROCS=1 on the load core) until sysmon takes it back, which
+	// stalls the sender by milliseconds.
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		g.recvErr.Store(fmt.Errorf("epoll nonblock: %w", err))
+		return
+	}
+	dup, err := syscall.Dup(epfd)
+	if err != nil {
+		g.recvErr.Store(fmt.Errorf("epoll dup: %w", err))
+		return
+	}
+	file := os.NewFile(uintptr(dup), "rtp-epoll")
+	rc, err := file.SyscallConn()
+	if err != nil {
+		file.Close()
+		g.recvErr.Store(fmt.Errorf("epoll raw conn: %w", err))
+		return
+	}
+	go func() {
+		<-g.stop
+		file.Close() // wakes the Read below with an error
+	}()
+	events := make([]syscall.EpollEvent, 256)
+	buf := make([]byte, 2048)
+	drain := func(uintptr) bool {
+		for {
+			n, err := syscall.EpollWait(epfd, events, 0)
+			if err != nil || n <= 0 {
+				return false
+			}
+			for _, ev := range events[:n] {
+				// The sockets are non-blocking (Go's): read until EAGAIN.
+				for {
+					m, err := syscall.Read(fds[ev.Fd], buf)
+					if err != nil || m < 0 {
+						break
+					}
+					g.count(buf[:m])
+				}
+			}
 		}
-		from := binary.BigEndian.Uint32(p[8:12])
-		if int(from) >= len(g.highest) {
-			continue
+	}
+	for {
+		if err := rc.Read(drain); err != nil {
+			return
 		}
-		g.recv.Add(1)
-		lat := at - time.Duration(binary.BigEndian.Uint64(p[0:8]))
-		g.hist[min(max(int(lat/histBucket), 0), histBuckets)].Add(1)
-		c := binary.BigEndian.Uint32(p[16:20]) + 1
-		if c < g.highest[from].Load() {
-			g.reordered.Add(1)
-		} else {
-			g.highest[from].Store(c)
-		}
+	}
+}
+
+// count records one received packet.
+func (g *generator) count(buf []byte) {
+	if len(buf) != packetLen {
+		return
+	}
+	at := time.Since(g.base)
+	p := buf[rtpHeader:]
+	epoch := binary.BigEndian.Uint32(p[12:16])
+	if epoch == 0 || epoch != g.measuring.Load() {
+		return
+	}
+	from := binary.BigEndian.Uint32(p[8:12])
+	if int(from) >= len(g.highest) {
+		return
+	}
+	g.recv.Add(1)
+	lat := at - time.Duration(binary.BigEndian.Uint64(p[0:8]))
+	g.hist[min(max(int(lat/histBucket), 0), histBuckets)].Add(1)
+	c := binary.BigEndian.Uint32(p[16:20]) + 1
+	if c < g.highest[from].Load() {
+		g.reordered.Add(1)
+	} else {
+		g.highest[from].Store(c)
 	}
 }
 
@@ -249,15 +321,16 @@ func (g *generator) silence() {
 	}
 }
 
-// close stops the loops and closes the sockets.
+// close stops the loops and then closes the sockets: the receiver reads
+// their descriptors directly and must be gone first.
 func (g *generator) close() {
 	select {
 	case <-g.stop:
 	default:
 		close(g.stop)
 	}
+	g.wg.Wait()
 	for _, s := range g.streams {
 		s.conn.Close()
 	}
-	g.wg.Wait()
 }

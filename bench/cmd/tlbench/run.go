@@ -136,8 +136,9 @@ func (e *env) runTeamlineParts(ctx context.Context, res *results) int {
 	}()
 	pprof := e.pprofBase()
 	if e.o.profile && pprof == "" {
-		e.note("-profile: Teamline exposes no /debug/pprof on its HTTP port; no profiles saved (the lead would need to add net/http/pprof behind a flag)")
+		e.note("-profile: Teamline serves no /debug/pprof on its HTTP port (started with --pprof); no profiles saved")
 	}
+	e.pprof = pprof
 	if !e.o.profile {
 		pprof = ""
 	}

@@ -47,6 +47,7 @@ type env struct {
 	tlSIP   int
 	tlHTTP  int
 	uasPort int
+	pprof   string // Teamline's /debug/pprof base URL; "" when not served
 }
 
 func (e *env) note(format string, args ...any) {
@@ -166,8 +167,10 @@ func (e *env) startTeamline(ctx context.Context) error {
 		return fmt.Errorf("write teamline config: %w", err)
 	}
 	env := []string{"GOMAXPROCS=1", "DATABASE_URL=" + e.dbURL}
+	// --pprof (loopback only): the media part forces a GC through it before
+	// it measures memory per call, and -profile saves profiles from it.
 	e.tl, err = startProc("teamline", e.pin, sutCore, env, e.work, filepath.Join(e.work, "teamline.log"),
-		e.tlBin, "serve", "--config", cfgPath, "--log-format", "json", "--log-level", e.o.logLevel)
+		e.tlBin, "serve", "--config", cfgPath, "--log-format", "json", "--log-level", e.o.logLevel, "--pprof")
 	if err != nil {
 		return err
 	}
@@ -219,7 +222,7 @@ func (e *env) startAgents(name string, ports []int, logs bool) (*proc, string, e
 	if err := writeInf(inf, lines); err != nil {
 		return nil, "", err
 	}
-	mp, err := freePort(false)
+	mp, err := freeMediaPort()
 	if err != nil {
 		return nil, "", err
 	}
@@ -274,7 +277,7 @@ func (e *env) registerAgents(ctx context.Context) (registered int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	mp, err := freePort(false)
+	mp, err := freeMediaPort()
 	if err != nil {
 		return 0, err
 	}
