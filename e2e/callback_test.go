@@ -19,7 +19,8 @@ import (
 // and the callback is in the database for the right team and slot.
 func TestNobodyFreeBooksCallbackAndSaysSo(t *testing.T) {
 	t.Parallel()
-	tl := startTeamline(t, tlOptions{fallback: "callback"})
+	// A lead time keeps the slot (and its dial job) away from the test.
+	tl := startTeamline(t, tlOptions{fallback: "callback", leadTime: 2 * time.Hour})
 	callerRTP := peer.NewRTPEndpoint(t)
 	before := time.Now()
 	customer := peer.StartSIPp(t, peer.SIPpOptions{

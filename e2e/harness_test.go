@@ -58,7 +58,7 @@ media:
   silence_timeout: %[4]s
   prompts: "%[10]s"
 http:
-  listen: "127.0.0.1:0"
+  listen: "%[14]s"
   public_url: "http://127.0.0.1:8080"
   api_token: "` + apiToken + `"
 calls:
@@ -72,7 +72,10 @@ routing:
   national_pool: "national"
 callbacks:
   slot_length: %[13]s
-  lead_time: 0s
+  lead_time: %[18]s
+  retry_delay: %[15]s
+  no_agent_retry: %[16]s
+  attempt_timeout: %[17]s
   caller_id: "+4930555000"
 default_country: "DE"
 default_team: "berlin"
@@ -127,6 +130,10 @@ type tlOptions struct {
 	wrapUp         time.Duration
 	// fallback is the routing fallback: reject (default) or callback.
 	fallback string
+	// leadTime is the callbacks' lead time (default 0: due at the next slot).
+	leadTime time.Duration
+	// edit changes the loaded configuration before Teamline starts.
+	edit func(*config.Config)
 	// trunkOutbound is where Teamline's own calls go (default: nowhere
 	// useful); slotLength is the callback slot (default 15m).
 	trunkOutbound string
@@ -134,11 +141,58 @@ type tlOptions struct {
 	// databaseURL replaces the fresh test database (a cluster the test
 	// stops and starts, say).
 	databaseURL string
+	// retryDelay, noAgentRetry and attemptTimeout are the callback dialer's
+	// callbacks.retry_delay (default 10m), no_agent_retry (default 30s) and
+	// attempt_timeout (default 3m).
+	retryDelay     time.Duration
+	noAgentRetry   time.Duration
+	attemptTimeout time.Duration
+	// httpListen is the HTTP listen address (default 127.0.0.1:0); a
+	// teamline process the test starts needs a known port.
+	httpListen string
 }
 
 // startTeamline writes a config for free ports, starts Teamline in process
 // against a fresh database and stops it at cleanup.
 func startTeamline(t testing.TB, o tlOptions) *teamline {
+	t.Helper()
+	path, port := writeConfig(t, o)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("test config: %v", err)
+	}
+	cfg.Database.URL = o.databaseURL
+	if cfg.Database.URL == "" {
+		cfg.Database.URL = pgtest.URL(t)
+	}
+	if o.edit != nil {
+		o.edit(cfg)
+	}
+
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	if os.Getenv("TEAMLINE_TEST_DEBUG") != "" {
+		log = log.Level(zerolog.DebugLevel)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.Start(ctx, cfg, log, app.Options{})
+	if err != nil {
+		cancel()
+		t.Fatalf("start teamline: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := a.Wait(); err != nil {
+			t.Errorf("teamline stopped with: %v", err)
+		}
+	})
+	return &teamline{t: t, app: a, port: port, sip: fmt.Sprintf("127.0.0.1:%d", port), cfg: cfg}
+}
+
+// writeConfig fills in o's defaults, writes a config file for free SIP and
+// media ports into a temporary directory and returns its path and the SIP
+// port. It sets no database: startTeamline and the processes a test starts
+// supply it.
+func writeConfig(t testing.TB, o tlOptions) (path string, sipPort int) {
 	t.Helper()
 	if o.ringTimeout == 0 {
 		o.ringTimeout = 10 * time.Second
@@ -160,7 +214,7 @@ func startTeamline(t testing.TB, o tlOptions) *teamline {
 	if first%2 == 1 {
 		first++
 	}
-	path := filepath.Join(t.TempDir(), "teamline.yaml")
+	path = filepath.Join(t.TempDir(), "teamline.yaml")
 	if o.fallback == "" {
 		o.fallback = "reject"
 	}
@@ -170,42 +224,29 @@ func startTeamline(t testing.TB, o tlOptions) *teamline {
 	if o.slotLength == 0 {
 		o.slotLength = 15 * time.Minute
 	}
+	if o.retryDelay == 0 {
+		o.retryDelay = config.DefaultCallbackRetry
+	}
+	if o.noAgentRetry == 0 {
+		o.noAgentRetry = config.DefaultNoAgentRetry
+	}
+	if o.attemptTimeout == 0 {
+		o.attemptTimeout = config.DefaultAttemptTimeout
+	}
+	if o.httpListen == "" {
+		o.httpListen = "127.0.0.1:0"
+	}
 	root, err := peer.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	yaml := fmt.Sprintf(rosterYAML, port, first, first+39, o.silenceTimeout, o.ringTimeout,
 		o.affinityRing, o.waveSize, o.waveRing, o.wrapUp, filepath.Join(root, "configs", "prompts"), o.fallback,
-		o.trunkOutbound, o.slotLength)
+		o.trunkOutbound, o.slotLength, o.httpListen, o.retryDelay, o.noAgentRetry, o.attemptTimeout, o.leadTime)
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatalf("test config: %v", err)
-	}
-	cfg.Database.URL = o.databaseURL
-	if cfg.Database.URL == "" {
-		cfg.Database.URL = pgtest.URL(t)
-	}
-
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
-	if os.Getenv("TEAMLINE_TEST_DEBUG") != "" {
-		log = log.Level(zerolog.DebugLevel)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Start(ctx, cfg, log, app.Options{})
-	if err != nil {
-		cancel()
-		t.Fatalf("start teamline: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := a.Wait(); err != nil {
-			t.Errorf("teamline stopped with: %v", err)
-		}
-	})
-	return &teamline{t: t, app: a, port: port, sip: fmt.Sprintf("127.0.0.1:%d", port), cfg: cfg}
+	return path, port
 }
 
 // sippAgent is an agent taking calls with SIPp: one instance answers (or
