@@ -76,7 +76,7 @@ func TestScheduledCallbackRingsAgentThenCustomer(t *testing.T) {
 	customerRTP := peer.NewRTPEndpoint(t)
 	customerPhone := peer.StartSIPp(t, peer.SIPpOptions{
 		Scenario: "agent_answer.xml", Timeout: 40 * time.Second,
-		Keys: map[string]string{"rtp_port": fmt.Sprint(customerRTP.Port()), "hangup": "us", "bye_ms": "2500"},
+		Keys: map[string]string{"rtp_port": fmt.Sprint(customerRTP.Port()), "hangup": "us", "bye_ms": "2500", "ring_ms": "1000"},
 	})
 	tl := startTeamline(t, tlOptions{trunkOutbound: customerPhone.Addr(), slotLength: 5 * time.Second})
 	anna := tl.startSIPpAgent(t, "anna", passAnna, "agent_answer.xml", nil)
@@ -111,8 +111,13 @@ func TestScheduledCallbackRingsAgentThenCustomer(t *testing.T) {
 	if err := customerRTP.WaitPackets(ctx, 40); err != nil {
 		t.Fatalf("customer heard nothing: %v", err)
 	}
-	if err := anna.rtp.WaitPackets(ctx, 40); err != nil {
+	if err := anna.rtp.WaitPackets(ctx, 80); err != nil {
 		t.Fatalf("agent heard nothing: %v", err)
+	}
+	// Two streams reached the agent: Teamline's ringback while the
+	// customer's phone rang, then the customer.
+	if st := anna.rtp.Received(); len(st.SSRCs) < 2 {
+		t.Errorf("agent received %d RTP streams (%+v), want ringback and then the customer", len(st.SSRCs), st)
 	}
 	if code, err := customerPhone.Wait(ctx); err != nil || code != 0 {
 		t.Fatalf("customer phone: exit %d, %v", code, err)

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 )
 
@@ -63,6 +65,17 @@ var ErrEnded = errors.New("media session has ended")
 // as usual. Only one PlayA runs per session at a time; another one returns
 // ErrPlaying.
 func (s *Session) PlayA(ctx context.Context, audio []byte, pt uint8) error {
+	return s.play(ctx, &s.a.rtp, &s.playingA, audio, pt)
+}
+
+// PlayB is PlayA towards the agent (side B): Teamline plays ringback to an
+// agent who took a callback while the customer's phone rings. While it
+// runs, the caller's RTP is not forwarded to the agent.
+func (s *Session) PlayB(ctx context.Context, audio []byte, pt uint8) error {
+	return s.play(ctx, &s.b.rtp, &s.playingB, audio, pt)
+}
+
+func (s *Session) play(ctx context.Context, ep *endpoint, playing *atomic.Bool, audio []byte, pt uint8) error {
 	var table *[256]byte
 	switch pt {
 	case PayloadPCMU:
@@ -77,13 +90,13 @@ func (s *Session) PlayA(ctx context.Context, audio []byte, pt uint8) error {
 	if ended {
 		return fmt.Errorf("play prompt: %w", ErrEnded)
 	}
-	if !s.a.rtp.dest().IsValid() {
+	if !ep.dest().IsValid() {
 		return fmt.Errorf("play prompt: %w", ErrNoRemote)
 	}
-	if !s.playingA.CompareAndSwap(false, true) {
+	if !playing.CompareAndSwap(false, true) {
 		return fmt.Errorf("play prompt: %w", ErrPlaying)
 	}
-	defer s.playingA.Store(false)
+	defer playing.Store(false)
 
 	p := newPlayer(pt, table)
 	frames := (len(audio) + frameBytes - 1) / frameBytes
@@ -107,13 +120,13 @@ func (s *Session) PlayA(ctx context.Context, audio []byte, pt uint8) error {
 			break
 		}
 		pkt := p.frame(audio[i*frameBytes:])
-		dst := s.a.rtp.dest()
+		dst := ep.dest()
 		if !dst.IsValid() {
 			// The caller went on hold (c=0.0.0.0): the frame is lost, the
 			// stream's clock goes on.
 			continue
 		}
-		if _, err := s.a.rtp.conn.WriteToUDPAddrPort(pkt, dst); err != nil {
+		if _, err := ep.conn.WriteToUDPAddrPort(pkt, dst); err != nil {
 			s.mu.Lock()
 			ended := s.ended
 			s.mu.Unlock()
@@ -226,4 +239,36 @@ func alawEncode(sample int16) byte {
 		aval |= byte(pcm>>seg) & 0x0F
 	}
 	return aval ^ mask
+}
+
+// Ringback returns one cadence of the European ringback tone (ETSI TR 101
+// 041: 425 Hz, 1 s on, 4 s off) as 8 kHz mu-law, to be played in a loop.
+func Ringback() []byte {
+	const rate, on, total = 8000, 8000, 5 * 8000
+	out := make([]byte, total)
+	for i := range out {
+		out[i] = 0xFF // mu-law silence
+		if i < on {
+			v := 0.25 * 32767 * math.Sin(2*math.Pi*425*float64(i)/rate)
+			out[i] = ulawEncode(int16(v))
+		}
+	}
+	return out
+}
+
+// ulawEncode is G.711 mu-law encoding of one linear sample.
+func ulawEncode(sample int16) byte {
+	const bias, clip = 0x84, 32635
+	s := int(sample)
+	sign := 0
+	if s < 0 {
+		s, sign = -s, 0x80
+	}
+	s = min(s, clip) + bias
+	exponent := 7
+	for mask := 0x4000; s&mask == 0 && exponent > 0; mask >>= 1 {
+		exponent--
+	}
+	mantissa := (s >> (exponent + 3)) & 0x0F
+	return ^byte(sign | exponent<<4 | mantissa)
 }

@@ -505,3 +505,28 @@ func BenchmarkCallbackBooked(b *testing.B) {
 		}
 	}
 }
+
+func TestRingbackCadence(t *testing.T) {
+	t.Parallel()
+	rb := Ringback()
+	if len(rb) != 5*8000 {
+		t.Fatalf("ringback is %d samples, want one 5 s cadence", len(rb))
+	}
+	energy := func(b []byte) float64 {
+		var sum float64
+		for _, u := range b {
+			v := float64(ulawDecode(u))
+			sum += v * v
+		}
+		return sum / float64(len(b))
+	}
+	if on, off := energy(rb[:8000]), energy(rb[8000:]); on < 1e6 || off != 0 {
+		t.Fatalf("tone energy %.0f in the first second, %.0f after; want a tone then silence", on, off)
+	}
+	for _, v := range []int16{0, 100, -100, 1000, -12345, 32767, -32768} {
+		got := ulawDecode(ulawEncode(v))
+		if d := int(got) - int(v); d > 1100 || d < -1100 || (v > 200 && got <= 0) {
+			t.Errorf("mu-law round trip of %d gave %d", v, got)
+		}
+	}
+}

@@ -177,6 +177,7 @@ type Session struct {
 	last  atomic.Int64 // time since epoch of the last accepted RTP packet
 
 	playingA atomic.Bool // PlayA runs: the agent's RTP is not sent to the caller
+	playingB atomic.Bool // PlayB runs: the caller's RTP is not sent to the agent
 
 	mu      sync.Mutex // guards the fields below
 	started bool
@@ -478,8 +479,8 @@ func (s *Session) relay(e *endpoint, h *rtp.Header, pkt []byte, src netip.AddrPo
 	if !e.isRTCP && s.m.cfg.SilenceTimeout > 0 {
 		s.last.Store(int64(time.Since(s.epoch)))
 	}
-	if e == &s.b.rtp && s.playingA.Load() {
-		e.playing.Add(1) // PlayA owns the stream to the caller
+	if (e == &s.b.rtp && s.playingA.Load()) || (e == &s.a.rtp && s.playingB.Load()) {
+		e.playing.Add(1) // a prompt owns the stream to the other side
 		return
 	}
 	dst := e.peer.dest()

@@ -22,9 +22,14 @@ const waitLimit = 5 * time.Second
 var loopback = netip.MustParseAddr("127.0.0.1")
 
 // rangeMu keeps the tests of this package from picking the same port range.
+// Test port ranges come from 15000-19999: below the ranges the end-to-end
+// tests' peers take (20000-32000, internal/peer) and the ephemeral ports
+// port-0 binds land on, so parallel test processes do not collide.
+const rangeLow, rangeHigh = 15000, 20000
+
 var (
 	rangeMu   sync.Mutex
-	rangeNext = 21000
+	rangeNext = rangeLow
 )
 
 // freeRange returns a port range of pairs RTP/RTCP pairs on loopback whose
@@ -36,8 +41,8 @@ func freeRange(t testing.TB, pairs int) (minPort, maxPort int) {
 	for attempt := 0; attempt < 200; attempt++ {
 		base := rangeNext
 		rangeNext += 2 * pairs
-		if rangeNext > 30000 {
-			rangeNext = 21000
+		if rangeNext > rangeHigh {
+			rangeNext = rangeLow
 		}
 		var held []*net.UDPConn
 		ok := true

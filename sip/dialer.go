@@ -111,7 +111,20 @@ func (s *Server) dialAgentFirst(ctx context.Context, c *call) (callback.AttemptR
 	c.log = c.log.With().Str("agent", agent.agent.ID).Logger()
 	c.log.Info().Msg("agent took the callback: calling the customer")
 
+	// The agent hears ringback while the customer's phone rings.
+	ringCtx, stopRinging := context.WithCancel(callCtx)
+	ringDone := make(chan struct{})
+	go func() {
+		defer close(ringDone)
+		for ringCtx.Err() == nil {
+			if err := sess.PlayB(ringCtx, ringback, firstG711(answer)); err != nil {
+				return
+			}
+		}
+	}()
 	cust, status, err := s.callCustomer(ctx, c)
+	stopRinging()
+	<-ringDone
 	if err != nil || cust == nil {
 		s.dialogs.remove(agent.invite.CallID().Value())
 		agent.hangup()
@@ -151,6 +164,10 @@ func (s *Server) dialAgentFirst(ctx context.Context, c *call) (callback.AttemptR
 	}()
 	return callback.AttemptResult{Outcome: callback.OutcomeAnswered, AgentID: agent.agent.ID, SIPStatus: 200}, true
 }
+
+// ringback is one cadence of the ringback tone agents hear while a
+// callback's customer is called.
+var ringback = media.Ringback()
 
 // errNoAnswer says the customer's phone rang out.
 var errNoAnswer = errors.New("customer did not answer")
