@@ -86,8 +86,11 @@ type call struct {
 
 	answerSDP  []byte // SDP Teamline answered the caller with (for re-INVITEs)
 	callbackID string // set on callback calls: sent to the agent
-	offerPT    uint8  // the G.711 payload type Teamline speaks to the caller in
-	byeCSeq    uint32
+
+	historyOnce sync.Once
+	history     string // the customer history link for agents
+	offerPT     uint8  // the G.711 payload type Teamline speaks to the caller in
+	byeCSeq     uint32
 }
 
 func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {

@@ -92,10 +92,8 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte, events cha
 	if c.callbackID != "" {
 		req.AppendHeader(gosip.NewHeader("X-Teamline-Callback", c.callbackID))
 	}
-	if s.opts.HistoryURL != nil {
-		if u := s.opts.HistoryURL(c.customerID(), c.number); u != "" {
-			req.AppendHeader(gosip.NewHeader("Call-Info", "<"+u+">;purpose=info"))
-		}
+	if u := c.historyLink(); u != "" {
+		req.AppendHeader(gosip.NewHeader("Call-Info", "<"+u+">;purpose=info"))
 	}
 	req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(offer)
@@ -265,4 +263,15 @@ func legDestination(b Binding) string {
 		return ""
 	}
 	return b.Source
+}
+
+// historyLink is the signed link to the customer's history, made once per
+// call however many agents ring.
+func (c *call) historyLink() string {
+	c.historyOnce.Do(func() {
+		if c.s.opts.HistoryURL != nil {
+			c.history = c.s.opts.HistoryURL(c.customerID(), c.number)
+		}
+	})
+	return c.history
 }
