@@ -1,17 +1,20 @@
 package api_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/teamline/teamline/api"
 	"github.com/teamline/teamline/config"
 	"github.com/teamline/teamline/roster"
+	"github.com/teamline/teamline/router"
 )
 
 const agentsYAML = `
@@ -86,5 +89,52 @@ func TestAgentState(t *testing.T) {
 	}
 	if status, _ := do("PUT", "/v1/agents/alex/state", `{"state":"available"}`); status != http.StatusConflict {
 		t.Fatalf("available while ringing for a call: %d, want 409", status)
+	}
+}
+
+func TestWallboard(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse("agents.yaml", []byte(agentsYAML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := roster.FromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	presence := roster.NewPresenceWithOptions(roster.PresenceOptions{Roster: func() *roster.Snapshot { return snap }})
+	presence.TryReserve("anna", "c1")
+	if err := presence.SetAway("alex", "lunch"); err != nil {
+		t.Fatal(err)
+	}
+	since := time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
+	loads := func(team string) router.Load {
+		return router.Load{Ringing: 4, Waiting: 2, Storm: router.StormState{Active: true, Since: since}}
+	}
+	srv := httptest.NewServer(api.New(api.Deps{Token: token, Roster: func() *roster.Snapshot { return snap },
+		Agents: presence, Loads: loads}, zerolog.Nop()))
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/wallboard", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var teams []struct {
+		ID      string         `json:"id"`
+		Ringing int            `json:"callers_ringing"`
+		Storm   bool           `json:"storm"`
+		Since   time.Time      `json:"storm_since"`
+		Agents  map[string]int `json:"agents"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&teams); err != nil {
+		t.Fatal(err)
+	}
+	if len(teams) != 1 || teams[0].ID != "berlin" || teams[0].Ringing != 4 || !teams[0].Storm || !teams[0].Since.Equal(since) {
+		t.Fatalf("wallboard = %+v", teams)
+	}
+	if a := teams[0].Agents; a["ringing"] != 1 || a["away"] != 1 {
+		t.Fatalf("agents by state = %v, want anna ringing and alex away", a)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/teamline/teamline/callback"
 	"github.com/teamline/teamline/phone"
 	"github.com/teamline/teamline/roster"
+	"github.com/teamline/teamline/router"
 )
 
 // Limits of the API.
@@ -50,6 +51,9 @@ type Deps struct {
 	Roster func() *roster.Snapshot
 	// Agents reads and sets agents' live states.
 	Agents Agents
+	// Loads returns a team's live load and storm state (for the wallboard);
+	// nil shows every team idle.
+	Loads func(teamID string) router.Load
 }
 
 // handler serves the API.
@@ -77,6 +81,7 @@ func New(deps Deps, log zerolog.Logger) http.Handler {
 		mux.Handle("/v1/agents", methods{http.MethodGet: h.agents})
 		mux.Handle("/v1/agents/{id}", methods{http.MethodGet: h.agent})
 		mux.Handle("/v1/agents/{id}/state", methods{http.MethodPut: h.setState})
+		mux.Handle("/v1/wallboard", methods{http.MethodGet: h.wallboard})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)

@@ -272,6 +272,10 @@ func (s *Server) WSSAddr() netip.AddrPort {
 	return s.wssAddr
 }
 
+// TeamLoad returns a team's live load: callers ringing or waiting, storm
+// overflow calls taken, and its storm mode.
+func (s *Server) TeamLoad(teamID string) router.Load { return s.loads.get(teamID) }
+
 // ActiveCalls is the number of hotline calls in progress.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
 

@@ -20,6 +20,7 @@ type CallHistory interface {
 func NewHandler(calls CallHistory, links *LinkSigner, metrics http.Handler, log zerolog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
+	mux.HandleFunc("GET /wallboard", serveWallboard)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

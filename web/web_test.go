@@ -74,3 +74,18 @@ func TestHealthz(t *testing.T) {
 		t.Fatalf("healthz: %d", res.StatusCode)
 	}
 }
+
+func TestWallboardPageReadsTheAPI(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(NewHandler(history{}, NewLinkSigner("http://x", time.Hour), http.NotFoundHandler(), zerolog.Nop()))
+	t.Cleanup(srv.Close)
+	res, err := http.Get(srv.URL + "/wallboard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || !strings.Contains(string(b), "/v1/wallboard") || !strings.Contains(string(b), "Authorization") {
+		t.Fatalf("wallboard page: %d", res.StatusCode)
+	}
+}

@@ -307,6 +307,7 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 		DefaultCountry: cfg.DefaultCountry,
 		Roster:         func() *roster.Snapshot { return snap },
 		Agents:         presence,
+		Loads:          func(teamID string) router.Load { return sipSrv.TeamLoad(teamID) },
 		ResolveTeam: func(e164 string) (string, string, bool) {
 			res := snap.Resolve(e164)
 			if res.Team == nil {
