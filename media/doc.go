@@ -37,4 +37,21 @@
 // session's local address, stripped to PCMU, PCMA and telephone-event, with
 // ICE, DTLS and SDES lines removed, since the relay speaks plain RTP
 // (RFC 3550, RFC 3551, RFC 3264, RFC 4566).
+//
+// # WebRTC agent legs
+//
+// A browser agent's media is ICE + DTLS-SRTP, which the relay does not
+// speak. A WebRTCLeg stands between the two: towards the browser it is a
+// pion PeerConnection that offers PCMU and telephone-event only, with every
+// candidate gathered before the SDP goes out (SIP has no trickle ICE);
+// towards the relay it is one plain UDP socket (RTPAddr) that the call
+// layer gives to Session.SetRemoteB as if it were a softphone's address,
+// and Attach tells the leg where the session's side B is. Audio is
+// decrypted and re-encrypted, never transcoded: PCMU is written through a
+// TrackLocalStaticRTP, telephone-event is mapped between the trunk's and
+// the browser's payload types, comfort noise is dropped, and sequence
+// numbers stay continuous when the relay side's SSRC changes. Neither
+// direction allocates per packet (BenchmarkWebRTCToBrowser,
+// BenchmarkWebRTCFromBrowser) unless RTCP receiver reports are enabled.
+// Done reports a browser that went away (ICE failed, DTLS closed).
 package media
