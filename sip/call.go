@@ -478,7 +478,7 @@ type callerEnd struct{ c *call }
 
 func (e callerEnd) ack(*gosip.Request) { e.c.ackOnce.Do(func() { close(e.c.acked) }) }
 
-func (e callerEnd) bye(*gosip.Request) {
+func (e callerEnd) byeReceived(*gosip.Request) {
 	select {
 	case e.c.hangups <- hangup{by: store.HangupCaller}:
 	default:

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -174,13 +173,8 @@ var errNoAnswer = errors.New("customer did not answer")
 
 // customerLeg is Teamline's call to the customer through the trunk.
 type customerLeg struct {
-	c      *call
-	invite *gosip.Request
-	answer *gosip.Response
-
-	mu     sync.Mutex
-	hungUp bool
-	cseq   uint32
+	uacDialog
+	c *call
 }
 
 // callCustomer calls the customer through the first trunk and waits for an
@@ -217,7 +211,7 @@ func (s *Server) callCustomer(ctx context.Context, c *call) (*customerLeg, int, 
 	req.SetBody(offer)
 	req.SetTransport("UDP")
 
-	leg := &customerLeg{c: c, invite: req, cseq: 1}
+	leg := &customerLeg{uacDialog: uacDialog{client: s.client, invite: req, cseq: 1}, c: c}
 	tx, err := s.client.TransactionRequest(ctx, req, keepRequest)
 	if err != nil {
 		return nil, 0, fmt.Errorf("invite customer: %w", err)
@@ -240,7 +234,7 @@ func (s *Server) callCustomer(ctx context.Context, c *call) (*customerLeg, int, 
 				ack := buildAck(req, res)
 				_ = s.client.WriteRequest(ack, keepRequest)
 				tx.OnRetransmission(func(*gosip.Response) { _ = s.client.WriteRequest(ack, keepRequest) })
-				leg.answer = res
+				leg.answered(res)
 				if cancelled {
 					leg.hangup()
 					return nil, 487, errNoAnswer
@@ -285,18 +279,7 @@ func (s *Server) sendCancel(invite *gosip.Request) {
 
 // hangup sends BYE to the customer (once).
 func (l *customerLeg) hangup() {
-	l.mu.Lock()
-	if l.hungUp || l.answer == nil {
-		l.mu.Unlock()
-		return
-	}
-	l.hungUp = true
-	l.cseq++
-	bye := buildByeUAC(l.invite, l.answer, l.cseq)
-	l.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 64*gosip.T1)
-	defer cancel()
-	if _, err := l.c.s.client.Do(ctx, bye, keepRequest); err != nil {
+	if _, _, err := l.bye(); err != nil {
 		l.c.log.Warn().Err(err).Msg("BYE to the customer failed")
 	}
 }
@@ -304,11 +287,9 @@ func (l *customerLeg) hangup() {
 // ack implements dialogEnd.
 func (l *customerLeg) ack(*gosip.Request) {}
 
-// bye implements dialogEnd: the customer hung up.
-func (l *customerLeg) bye(*gosip.Request) {
-	l.mu.Lock()
-	l.hungUp = true
-	l.mu.Unlock()
+// byeReceived implements dialogEnd: the customer hung up.
+func (l *customerLeg) byeReceived(*gosip.Request) {
+	l.remoteHungUp()
 	select {
 	case l.c.hangups <- hangup{by: store.HangupCaller}:
 	default:

@@ -26,23 +26,17 @@ type legTarget struct {
 // reads the INVITE transaction's responses and reports to the call; the
 // first 2xx claims the call, any later 2xx is ACKed and hung up at once.
 type agentLeg struct {
+	uacDialog
 	c      *call
 	events chan<- legEvent // the step's events
 	step   int             // the routing step that rang it
 	agent  *roster.Agent
 	log    zerolog.Logger
-	invite *gosip.Request
 	offer  []byte
 	tx     gosip.ClientTransaction
 
 	cancelOnce sync.Once
 	cancelCh   chan struct{}
-
-	mu      sync.Mutex
-	answer  *gosip.Response // the 2xx, once answered
-	cseq    uint32
-	hungUp  bool
-	ackSent *gosip.Request
 }
 
 // newLeg builds the INVITE for one agent contact and starts its transaction.
@@ -99,13 +93,12 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte, events cha
 	req.SetBody(offer)
 
 	leg := &agentLeg{
-		c:        c,
-		events:   events,
-		agent:    t.agent,
-		invite:   req,
-		offer:    offer,
-		cancelCh: make(chan struct{}),
-		cseq:     1,
+		uacDialog: uacDialog{client: s.client, invite: req, cseq: 1},
+		c:         c,
+		events:    events,
+		agent:     t.agent,
+		offer:     offer,
+		cancelCh:  make(chan struct{}),
 		log: c.log.With().Str("leg_call_id", callID.Value()).Str("ringing_agent", t.agent.ID).
 			Str("contact", t.binding.Contact.String()).Logger(),
 	}
@@ -192,10 +185,7 @@ func (l *agentLeg) sendCancel() {
 // accept ACKs a 2xx and keeps ACKing its retransmissions.
 func (l *agentLeg) accept(res *gosip.Response) {
 	ack := buildAck(l.invite, res)
-	l.mu.Lock()
-	l.answer = res
-	l.ackSent = ack
-	l.mu.Unlock()
+	l.answered(res)
 	if err := l.c.s.client.WriteRequest(ack, keepRequest); err != nil {
 		l.log.Warn().Err(err).Msg("ACK to agent failed")
 	}
@@ -208,33 +198,21 @@ func (l *agentLeg) accept(res *gosip.Response) {
 
 // hangup sends BYE on an answered leg (once).
 func (l *agentLeg) hangup() {
-	l.mu.Lock()
-	if l.hungUp || l.answer == nil {
-		l.mu.Unlock()
-		return
-	}
-	l.hungUp = true
-	l.cseq++
-	bye := buildByeUAC(l.invite, l.answer, l.cseq)
-	l.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 64*gosip.T1)
-	defer cancel()
-	res, err := l.c.s.client.Do(ctx, bye, keepRequest)
-	if err != nil {
+	status, sent, err := l.bye()
+	switch {
+	case err != nil:
 		l.log.Warn().Err(err).Msg("BYE to agent failed")
-		return
+	case sent:
+		l.log.Debug().Int("status", status).Msg("BYE to agent answered")
 	}
-	l.log.Debug().Int("status", res.StatusCode).Msg("BYE to agent answered")
 }
 
 // ack implements dialogEnd; an agent never ACKs Teamline.
 func (l *agentLeg) ack(*gosip.Request) {}
 
-// bye implements dialogEnd: the agent hung up.
-func (l *agentLeg) bye(*gosip.Request) {
-	l.mu.Lock()
-	l.hungUp = true
-	l.mu.Unlock()
+// byeReceived implements dialogEnd: the agent hung up.
+func (l *agentLeg) byeReceived(*gosip.Request) {
+	l.remoteHungUp()
 	select {
 	case l.c.hangups <- hangup{by: store.HangupAgent, leg: l}:
 	default:

@@ -302,57 +302,50 @@ func (s *Server) Run(ctx context.Context) error {
 		s.mu.Unlock()
 		go func() { errc <- s.srv.ServeUDP(pc) }()
 	}
-	if s.opts.TCPAddr != "" {
-		l, err := net.Listen("tcp", s.opts.TCPAddr)
-		if err != nil {
-			for _, c := range closers {
-				_ = c()
-			}
-			return fmt.Errorf("listen sip tcp %s: %w", s.opts.TCPAddr, err)
+	closeAll := func() {
+		for _, c := range closers {
+			_ = c()
 		}
-		closers = append(closers, l.Close)
+	}
+	// stream binds a stream transport, wraps its listener and serves it.
+	stream := func(name, addr string, bound *netip.AddrPort, wrap func(net.Listener) net.Listener, serve func(net.Listener) error) error {
+		if addr == "" {
+			return nil
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("listen sip %s %s: %w", name, addr, err)
+		}
+		wl := wrap(l)
+		closers = append(closers, wl.Close)
 		s.mu.Lock()
-		s.tcpAddr = l.Addr().(*net.TCPAddr).AddrPort()
+		*bound = l.Addr().(*net.TCPAddr).AddrPort()
 		s.mu.Unlock()
-		go func() { errc <- s.srv.ServeTCP(l) }()
+		go func() { errc <- serve(wl) }()
+		return nil
 	}
 	dropClosed := func(transport, remote string) { s.registrar.DropSource(transport, remote) }
 	wsLog := s.log.With().Str("component", "websocket").Logger()
-	if s.opts.WSAddr != "" {
-		l, err := net.Listen("tcp", s.opts.WSAddr)
-		if err != nil {
-			for _, c := range closers {
-				_ = c()
-			}
-			return fmt.Errorf("listen sip ws %s: %w", s.opts.WSAddr, err)
-		}
-		wl := newWSListener(l, "ws", s.opts.WSOrigins, dropClosed, wsLog)
-		closers = append(closers, wl.Close)
-		s.mu.Lock()
-		s.wsAddr = l.Addr().(*net.TCPAddr).AddrPort()
-		s.mu.Unlock()
-		go func() { errc <- s.srv.ServeWS(wl) }()
+	asIs := func(l net.Listener) net.Listener { return l }
+	ws := func(l net.Listener) net.Listener {
+		return newWSListener(l, "ws", s.opts.WSOrigins, dropClosed, wsLog)
 	}
-	if s.opts.WSSAddr != "" {
-		if s.opts.TLS == nil {
-			for _, c := range closers {
-				_ = c()
-			}
-			return errors.New("sip wss: no TLS certificate configured")
-		}
-		l, err := net.Listen("tcp", s.opts.WSSAddr)
-		if err != nil {
-			for _, c := range closers {
-				_ = c()
-			}
-			return fmt.Errorf("listen sip wss %s: %w", s.opts.WSSAddr, err)
-		}
-		wl := newWSListener(tls.NewListener(l, s.opts.TLS), "wss", s.opts.WSOrigins, dropClosed, wsLog)
-		closers = append(closers, wl.Close)
-		s.mu.Lock()
-		s.wssAddr = l.Addr().(*net.TCPAddr).AddrPort()
-		s.mu.Unlock()
-		go func() { errc <- s.srv.ServeWSS(wl) }()
+	wss := func(l net.Listener) net.Listener {
+		return newWSListener(tls.NewListener(l, s.opts.TLS), "wss", s.opts.WSOrigins, dropClosed, wsLog)
+	}
+	if s.opts.WSSAddr != "" && s.opts.TLS == nil {
+		closeAll()
+		return errors.New("sip wss: no TLS certificate configured")
+	}
+	if err := stream("tcp", s.opts.TCPAddr, &s.tcpAddr, asIs, s.srv.ServeTCP); err != nil {
+		return err
+	}
+	if err := stream("ws", s.opts.WSAddr, &s.wsAddr, ws, s.srv.ServeWS); err != nil {
+		return err
+	}
+	if err := stream("wss", s.opts.WSSAddr, &s.wssAddr, wss, s.srv.ServeWSS); err != nil {
+		return err
 	}
 	regCtx, stopReg := context.WithCancel(ctx)
 	defer stopReg()
@@ -462,7 +455,7 @@ func (s *Server) handleBye(req *gosip.Request, tx gosip.ServerTransaction) {
 		return
 	}
 	s.respond(req, tx, 200)
-	d.bye(req)
+	d.byeReceived(req)
 }
 
 // rosterCredentials lets the registrar look agents up in the live roster.
@@ -486,7 +479,7 @@ type dialogs struct {
 // dialogEnd is what in-dialog requests reach: one side of one call.
 type dialogEnd interface {
 	ack(req *gosip.Request)
-	bye(req *gosip.Request)
+	byeReceived(req *gosip.Request)
 	// currentSDP is the SDP Teamline last sent on this side, repeated in
 	// answer to a re-INVITE.
 	currentSDP() []byte
