@@ -301,14 +301,13 @@ func (c *call) talk(ctx context.Context, leg *agentLeg, booked <-chan *callback.
 	c.log = c.log.With().Str("agent", leg.agent.ID).Logger()
 	leg.log = leg.log.With().Str("agent", leg.agent.ID).Logger()
 
-	_, answer, err := media.ParseSDP(leg.answer.Body())
-	if err != nil {
+	defer leg.closeMedia()
+	if err := leg.connectMedia(c.media); err != nil {
 		c.log.Warn().Err(err).Msg("agent answered with unusable SDP")
 		leg.hangup()
-		c.reject(488, store.OutcomeUnanswered, "agent sdp: "+err.Error())
+		c.reject(488, store.OutcomeUnanswered, err.Error())
 		return
 	}
-	c.media.SetRemoteB(answer.RTP)
 	body, err := media.RewriteSDP(leg.answer.Body(), c.media.LocalA(), sdpSessionID(), 1)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("rewrite agent SDP for caller")
@@ -379,6 +378,10 @@ func (c *call) talk(ctx context.Context, leg *agentLeg, booked <-chan *callback.
 				c.hangupCaller()
 				reason = "agent hung up"
 			}
+		case <-leg.mediaDone():
+			by, reason = store.HangupAgent, "browser connection lost"
+			leg.hangup()
+			c.hangupCaller()
 		case <-c.media.Done():
 			by, reason = store.HangupSystem, "no RTP"
 			if err := c.media.Err(); err != nil {

@@ -95,16 +95,20 @@ func (s *Server) dialAgentFirst(ctx context.Context, c *call) (callback.AttemptR
 		_ = sess.Close()
 		return callback.AttemptResult{Outcome: callback.OutcomeNoAgent, Detail: reason}, false
 	}
-	release := func() { s.deps.Presence.Release(agent.agent.ID, c.id) }
-	_, answer, err := media.ParseSDP(agent.answer.Body())
-	if err != nil {
+	release := func() { s.deps.Presence.Release(agent.agent.ID, c.id); agent.closeMedia() }
+	if err := agent.connectMedia(sess); err != nil {
 		agent.hangup()
 		release()
 		cancel()
 		_ = sess.Close()
-		return callback.AttemptResult{Outcome: callback.OutcomeFailed, AgentID: agent.agent.ID, Detail: "agent sdp: " + err.Error()}, false
+		return callback.AttemptResult{Outcome: callback.OutcomeFailed, AgentID: agent.agent.ID, Detail: err.Error()}, false
 	}
-	sess.SetRemoteB(answer.RTP)
+	agentPT := uint8(0) // browsers speak PCMU only
+	if agent.webrtc == nil {
+		if _, answer, err := media.ParseSDP(agent.answer.Body()); err == nil {
+			agentPT = firstG711(answer)
+		}
+	}
 	s.dialogs.put(agent.invite.CallID().Value(), agent)
 	s.deps.Presence.Answered(agent.agent.ID, c.id)
 	c.log = c.log.With().Str("agent", agent.agent.ID).Logger()
@@ -116,7 +120,7 @@ func (s *Server) dialAgentFirst(ctx context.Context, c *call) (callback.AttemptR
 	go func() {
 		defer close(ringDone)
 		for ringCtx.Err() == nil {
-			if err := sess.PlayB(ringCtx, ringback, firstG711(answer)); err != nil {
+			if err := sess.PlayB(ringCtx, ringback, agentPT); err != nil {
 				return
 			}
 		}
@@ -314,6 +318,9 @@ func (c *call) bridge(ctx context.Context, agent *agentLeg, cust *customerLeg) (
 			}
 			cust.hangup()
 			return store.HangupAgent, "agent hung up"
+		case <-agent.mediaDone():
+			cust.hangup()
+			return store.HangupAgent, "browser connection lost"
 		case <-c.media.Done():
 			agent.hangup()
 			cust.hangup()

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	"github.com/teamline/teamline/media"
 	"github.com/teamline/teamline/roster"
 	"github.com/teamline/teamline/store"
 )
@@ -34,6 +35,9 @@ type agentLeg struct {
 	log    zerolog.Logger
 	offer  []byte
 	tx     gosip.ClientTransaction
+	// webrtc terminates ICE and DTLS-SRTP for a browser agent (registered
+	// over WS/WSS); nil for a softphone speaking plain RTP.
+	webrtc *media.WebRTCLeg
 
 	cancelOnce sync.Once
 	cancelCh   chan struct{}
@@ -89,6 +93,20 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte, events cha
 	if u := c.historyLink(); u != "" {
 		req.AppendHeader(gosip.NewHeader("Call-Info", "<"+u+">;purpose=info"))
 	}
+	// A browser agent gets WebRTC: Teamline's own offer (ICE, DTLS-SRTP,
+	// PCMU), complete before it goes out since SIP has no trickle ICE.
+	var rtc *media.WebRTCLeg
+	if isBrowserTransport(transport) {
+		var err error
+		rtc, err = media.NewWebRTCLeg(ctx, s.opts.WebRTC, c.log.With().Str("agent", t.agent.ID).Logger())
+		if err != nil {
+			return nil, fmt.Errorf("webrtc leg for %s: %w", t.agent.ID, err)
+		}
+		if offer, err = rtc.Offer(ctx); err != nil {
+			_ = rtc.Close()
+			return nil, fmt.Errorf("webrtc offer for %s: %w", t.agent.ID, err)
+		}
+	}
 	req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(offer)
 
@@ -98,12 +116,14 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte, events cha
 		events:    events,
 		agent:     t.agent,
 		offer:     offer,
+		webrtc:    rtc,
 		cancelCh:  make(chan struct{}),
 		log: c.log.With().Str("leg_call_id", callID.Value()).Str("ringing_agent", t.agent.ID).
 			Str("contact", t.binding.Contact.String()).Logger(),
 	}
 	tx, err := s.client.TransactionRequest(ctx, req, keepRequest)
 	if err != nil {
+		leg.closeMedia()
 		return nil, fmt.Errorf("invite agent %s: %w", t.agent.ID, err)
 	}
 	leg.tx = tx
@@ -146,9 +166,11 @@ func (l *agentLeg) run() {
 				// (RFC 3261 §9.1 leaves this to the UAC).
 				l.log.Info().Msg("agent answered after the call was taken: hanging up that leg")
 				l.hangup()
+				l.closeMedia()
 				l.emit(legFailed, res.StatusCode, nil)
 				return
 			default:
+				l.closeMedia()
 				l.emit(legFailed, res.StatusCode, nil)
 				return
 			}
@@ -162,6 +184,7 @@ func (l *agentLeg) run() {
 				l.sendCancel()
 			}
 		case <-l.tx.Done():
+			l.closeMedia()
 			l.emit(legFailed, 0, l.tx.Err())
 			return
 		}
@@ -252,4 +275,47 @@ func (c *call) historyLink() string {
 		}
 	})
 	return c.history
+}
+
+// isBrowserTransport reports whether agents registered over transport are
+// browsers, whose media is WebRTC (RFC 7118 agents).
+func isBrowserTransport(transport string) bool {
+	return strings.EqualFold(transport, "WS") || strings.EqualFold(transport, "WSS")
+}
+
+// closeMedia ends the leg's WebRTC peer, if it has one.
+func (l *agentLeg) closeMedia() {
+	if l.webrtc != nil {
+		_ = l.webrtc.Close()
+	}
+}
+
+// mediaDone is closed when the leg's WebRTC connection fails or the browser
+// closes it; nil (never ready) for plain RTP legs.
+func (l *agentLeg) mediaDone() <-chan struct{} {
+	if l.webrtc == nil {
+		return nil
+	}
+	return l.webrtc.Done()
+}
+
+// connectMedia points the relay's agent side at the leg that answered: the
+// agent's RTP address from their SDP answer, or, for a browser, the WebRTC
+// leg's gateway socket once the answer completes ICE and DTLS.
+func (l *agentLeg) connectMedia(sess *media.Session) error {
+	if l.webrtc == nil {
+		_, answer, err := media.ParseSDP(l.answer.Body())
+		if err != nil {
+			return fmt.Errorf("agent sdp: %w", err)
+		}
+		sess.SetRemoteB(answer.RTP)
+		return nil
+	}
+	if err := l.webrtc.SetAnswer(l.answer.Body()); err != nil {
+		return fmt.Errorf("browser answer: %w", err)
+	}
+	sess.SetRemoteB(l.webrtc.RTPAddr())
+	sess.SetRemoteRTCPB(netip.AddrPort{}) // the browser's RTCP is pion's business
+	l.webrtc.Attach(sess.LocalB())
+	return nil
 }

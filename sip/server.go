@@ -58,6 +58,9 @@ type Options struct {
 	// WSOrigins are the Origins a WebSocket upgrade may come from ("*"
 	// allows any); an upgrade from elsewhere gets 403.
 	WSOrigins []string
+	// WebRTC configures the media legs of browser agents (ICE addresses,
+	// public IP, port range).
+	WebRTC media.WebRTCConfig
 	// Realm is the SIP domain, also the digest realm agents authenticate in.
 	Realm string
 	// AdvertiseHost is the host Teamline puts into Via and Contact headers.

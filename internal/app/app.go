@@ -270,6 +270,7 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 		WSSAddr:          cfg.SIP.WSS,
 		TLS:              tlsConf,
 		WSOrigins:        cfg.SIP.WSOrigins,
+		WebRTC:           webrtcConfig(advertiseIP),
 		UDPAddr:          cfg.SIP.UDP,
 		TCPAddr:          cfg.SIP.TCP,
 		Realm:            cfg.SIP.DigestRealm(),
@@ -524,4 +525,17 @@ type lateDialer struct{ srv *sip.Server }
 // Dial implements callback.Dialer.
 func (d *lateDialer) Dial(ctx context.Context, req callback.DialRequest) (callback.AttemptResult, error) {
 	return d.srv.Dial(ctx, req)
+}
+
+// webrtcConfig sets up browser agents' media legs: on a loopback demo ICE
+// uses loopback candidates; elsewhere every interface, with the advertised
+// address as the candidates' address when it is a public one.
+func webrtcConfig(advertise netip.Addr) media.WebRTCConfig {
+	if advertise.IsLoopback() {
+		return media.WebRTCConfig{IncludeLoopback: true, ICEAddresses: []netip.Addr{advertise}}
+	}
+	if advertise.IsGlobalUnicast() && !advertise.IsPrivate() {
+		return media.WebRTCConfig{PublicIP: advertise}
+	}
+	return media.WebRTCConfig{}
 }
