@@ -130,19 +130,19 @@ func (b *goBrowser) speak(ctx context.Context) {
 	}
 }
 
-// A browser agent registers over WebSocket, is rung with a WebRTC offer
-// (ICE + DTLS-SRTP terminated by Teamline), answers, and talks with a
-// customer on the trunk's plain RTP: audio flows both ways through the same
-// relay as softphone calls; the customer's BYE ends the browser's dialog.
-func TestBrowserAgentTakesCallOverWebRTC(t *testing.T) {
-	t.Parallel()
-	tl := startTeamline(t, tlOptions{edit: func(c *config.Config) {
-		c.SIP.WS = "127.0.0.1:0"
-		c.SIP.WSOrigins = []string{"http://console.test"}
-	}})
+// browserAgent is anna working in a "browser": registered over WebSocket,
+// answering INVITEs with goBrowser's WebRTC answer.
+type browserAgent struct {
+	rtc     *goBrowser
+	ua      *sipgo.UserAgent
+	invited chan *gosip.Request
+	ended   chan struct{}
+}
+
+func startBrowserAgent(t *testing.T, tl *teamline, ctx context.Context) *browserAgent {
+	t.Helper()
 	ws := tl.app.SIP.WSAddr()
 	browser := newGoBrowser(t)
-	ctx := waitCtx(t, 40*time.Second)
 
 	ua, err := sipgo.NewUA(sipgo.WithUserAgentHostname("127.0.0.1"))
 	if err != nil {
@@ -206,6 +206,22 @@ func TestBrowserAgentTakesCallOverWebRTC(t *testing.T) {
 	}
 	tl.waitAgentState(t, "anna", "available")
 
+	return &browserAgent{rtc: browser, ua: ua, invited: invited, ended: ended}
+}
+
+// A browser agent registers over WebSocket, is rung with a WebRTC offer
+// (ICE + DTLS-SRTP terminated by Teamline), answers, and talks with a
+// customer on the trunk's plain RTP: audio flows both ways through the same
+// relay as softphone calls; the customer's BYE ends the browser's dialog.
+func TestBrowserAgentTakesCallOverWebRTC(t *testing.T) {
+	t.Parallel()
+	tl := startTeamline(t, tlOptions{edit: func(c *config.Config) {
+		c.SIP.WS = "127.0.0.1:0"
+		c.SIP.WSOrigins = []string{"http://console.test"}
+	}})
+	ctx := waitCtx(t, 40*time.Second)
+	agent := startBrowserAgent(t, tl, ctx)
+	browser, invited, ended := agent.rtc, agent.invited, agent.ended
 	callerRTP := peer.NewRTPEndpoint(t)
 	customer := peer.StartSIPp(t, peer.SIPpOptions{
 		Scenario: "customer_call.xml", Remote: tl.sip, Timeout: 30 * time.Second,
@@ -257,4 +273,44 @@ func TestBrowserAgentTakesCallOverWebRTC(t *testing.T) {
 	if rec := tl.lastCall(t, erikaID); rec.Outcome != store.OutcomeAnswered || rec.AgentID != "anna" {
 		t.Fatalf("call record = %+v", rec)
 	}
+}
+
+// The browser vanishes mid-call (the page is closed): Teamline notices the
+// WebRTC connection closing, hangs up the customer and frees the agent.
+func TestBrowserVanishingMidCallEndsItCleanly(t *testing.T) {
+	t.Parallel()
+	tl := startTeamline(t, tlOptions{edit: func(c *config.Config) {
+		c.SIP.WS = "127.0.0.1:0"
+		c.SIP.WSOrigins = []string{"http://console.test"}
+	}})
+	ctx := waitCtx(t, 40*time.Second)
+	agent := startBrowserAgent(t, tl, ctx)
+
+	customer := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "customer_call.xml", Remote: tl.sip, Timeout: 30 * time.Second,
+		Keys: map[string]string{"rtp_port": fmt.Sprint(peer.NewRTPEndpoint(t).Port()), "caller": erika, "hangup": "them"},
+	})
+	if _, err := customer.RemoteRTP(ctx); err != nil {
+		t.Fatalf("customer got no answer: %v", err)
+	}
+	select {
+	case <-agent.rtc.connected:
+	case <-ctx.Done():
+		t.Fatal("ICE/DTLS never connected")
+	}
+	tl.waitAgentState(t, "anna", "on_call")
+
+	// The tab closes: the peer connection and the socket go.
+	_ = agent.rtc.pc.Close()
+	_ = agent.ua.Close()
+
+	if code, err := customer.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("customer (expects Teamline's BYE): exit %d, %v", code, err)
+	}
+	rec := tl.lastCall(t, erikaID)
+	if rec.Outcome != store.OutcomeAnswered || rec.HangupBy != store.HangupAgent {
+		t.Fatalf("record = %+v, want answered and ended from the agent's side", rec)
+	}
+	// The agent is free of the call (and offline: the socket is gone).
+	tl.waitAgentState(t, "anna", "offline")
 }
