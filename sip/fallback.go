@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -38,17 +39,65 @@ type Announcer interface {
 // database must not keep a caller in silence.
 const callbackTimeout = 3 * time.Second
 
+// noCallbackTTL is how long "this number has no open callback" is
+// believed without asking the database again. Most callers have none, and
+// at a thousand calls a second the lookup was a noticeable share of a core.
+// A booking made in this process clears the entry at once; one made by
+// another process is seen within the TTL.
+const noCallbackTTL = 10 * time.Second
+
+// noCallbacks remembers numbers recently found to have no open callback.
+type noCallbacks struct {
+	mu      sync.Mutex
+	until   map[string]time.Time
+	checked time.Time
+}
+
+func (n *noCallbacks) known(number string, now time.Time) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return now.Before(n.until[number])
+}
+
+func (n *noCallbacks) remember(number string, now time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.until == nil {
+		n.until = make(map[string]time.Time)
+	}
+	if now.Sub(n.checked) > noCallbackTTL {
+		for k, t := range n.until {
+			if !now.Before(t) {
+				delete(n.until, k)
+			}
+		}
+		n.checked = now
+	}
+	n.until[number] = now.Add(noCallbackTTL)
+}
+
+func (n *noCallbacks) forget(number string) {
+	n.mu.Lock()
+	delete(n.until, number)
+	n.mu.Unlock()
+}
+
 // openCallback returns the caller's booked callback, if any; a database
 // problem counts as none.
 func (c *call) openCallback(ctx context.Context) *callback.Callback {
 	if c.s.deps.Callbacks == nil || c.e164 == "" {
 		return nil
 	}
+	if c.s.noCallbacks.known(c.e164, time.Now()) {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, callbackTimeout)
 	defer cancel()
 	cb, err := c.s.deps.Callbacks.OpenCallback(ctx, c.e164)
 	if err != nil {
-		if !errors.Is(err, callback.ErrNotFound) {
+		if errors.Is(err, callback.ErrNotFound) {
+			c.s.noCallbacks.remember(c.e164, time.Now())
+		} else {
 			c.log.Warn().Err(err).Msg("could not look up the caller's callback")
 		}
 		return nil
@@ -98,6 +147,7 @@ func (c *call) offerCallback(ctx context.Context, p *router.Plan, existing *call
 		default:
 			cb = &booked
 		}
+		c.s.noCallbacks.forget(c.e164)
 	}
 	loc := p.HomeTeam.Location
 	if loc == nil {

@@ -138,13 +138,14 @@ type Server struct {
 	client    *sipgo.Client
 	registrar *Registrar
 
-	loads    teamLoads
-	view     router.View
-	limiter  *sourceLimiter
-	dialogs  dialogs
-	calls    sync.WaitGroup
-	active   atomic.Int64
-	draining atomic.Bool
+	loads       teamLoads
+	view        router.View
+	limiter     *sourceLimiter
+	noCallbacks noCallbacks
+	dialogs     dialogs
+	calls       sync.WaitGroup
+	active      atomic.Int64
+	draining    atomic.Bool
 
 	ready     chan struct{}
 	mu        sync.Mutex
