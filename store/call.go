@@ -146,65 +146,102 @@ func isInvalidText(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == sqlstateInvalidText
 }
 
-// InsertCall records a new call. Inserting the same ID again is a no-op, so
-// that a write retried after a lost reply does not fail.
-func (s *Store) InsertCall(ctx context.Context, c CallStart) error {
-	if c.ID == "" || c.SIPCallID == "" || c.CallerNumber == "" || c.At.IsZero() {
-		return fmt.Errorf("insert call %q: id, sip call id, caller number and time are required: %w", c.ID, ErrInvalid)
+// callStmt is one write of a call record: the statement, its arguments,
+// and whether it must touch a row (an update of an existing call).
+type callStmt struct {
+	what     string // for errors: "insert call X", "mark call X answered"...
+	sql      string
+	args     []any
+	needsRow bool
+}
+
+// exec runs one statement on the pool.
+func (s *Store) exec(ctx context.Context, st callStmt) error {
+	tag, err := s.pool.Exec(ctx, st.sql, st.args...)
+	return st.result(tag, err)
+}
+
+// result turns a statement's outcome into the store's errors.
+func (st callStmt) result(tag pgconn.CommandTag, err error) error {
+	if isInvalidText(err) {
+		if st.needsRow {
+			return fmt.Errorf("%s: %w", st.what, ErrNotFound)
+		}
+		return fmt.Errorf("%s: %w: %w", st.what, ErrInvalid, err)
 	}
-	_, err := s.pool.Exec(ctx, `insert into calls
+	if err != nil {
+		return fmt.Errorf("%s: %w", st.what, err)
+	}
+	if st.needsRow && tag.RowsAffected() == 0 {
+		return fmt.Errorf("%s: %w", st.what, ErrNotFound)
+	}
+	return nil
+}
+
+func insertCallStmt(c CallStart) (callStmt, error) {
+	if c.ID == "" || c.SIPCallID == "" || c.CallerNumber == "" || c.At.IsZero() {
+		return callStmt{}, fmt.Errorf("insert call %q: id, sip call id, caller number and time are required: %w", c.ID, ErrInvalid)
+	}
+	return callStmt{what: "insert call " + c.ID, sql: `insert into calls
 	(id, sip_call_id, caller_number, customer_id, team_id, trunk, created_at)
 	values ($1, $2, $3, $4, $5, $6, $7)
 	on conflict (id) do nothing`,
-		c.ID, c.SIPCallID, c.CallerNumber, nullable(c.CustomerID), nullable(c.TeamID), nullable(c.Trunk), c.At)
-	if isInvalidText(err) {
-		return fmt.Errorf("insert call %q: %w: %w", c.ID, ErrInvalid, err)
+		args: []any{c.ID, c.SIPCallID, c.CallerNumber, nullable(c.CustomerID), nullable(c.TeamID), nullable(c.Trunk), c.At}}, nil
+}
+
+func answeredStmt(id, agentID string, at time.Time) (callStmt, error) {
+	if agentID == "" || at.IsZero() {
+		return callStmt{}, fmt.Errorf("mark call %s answered: agent and time are required: %w", id, ErrInvalid)
 	}
+	return callStmt{what: "mark call " + id + " answered", needsRow: true,
+		sql: "update calls set agent_id = $2, answered_at = $3 where id = $1", args: []any{id, agentID, at}}, nil
+}
+
+func endedStmt(id string, outcome Outcome, hangupBy HangupBy, reason string, at time.Time) (callStmt, error) {
+	if !outcome.Valid() || (hangupBy != "" && !hangupBy.Valid()) || at.IsZero() {
+		return callStmt{}, fmt.Errorf("mark call %s ended: outcome %q, hangup by %q: %w", id, outcome, hangupBy, ErrInvalid)
+	}
+	return callStmt{what: "mark call " + id + " ended", needsRow: true,
+		sql:  "update calls set outcome = $2, hangup_by = $3, end_reason = $4, ended_at = $5 where id = $1",
+		args: []any{id, string(outcome), nullable(string(hangupBy)), nullable(reason), at}}, nil
+}
+
+func traceStmt(id string, trace []string) callStmt {
+	if trace == nil {
+		trace = []string{}
+	}
+	return callStmt{what: "store trace of call " + id, needsRow: true,
+		sql: "update calls set trace = $2 where id = $1", args: []any{id, trace}}
+}
+
+// InsertCall records a new call. Inserting the same ID again is a no-op, so
+// that a write retried after a lost reply does not fail.
+func (s *Store) InsertCall(ctx context.Context, c CallStart) error {
+	st, err := insertCallStmt(c)
 	if err != nil {
-		return fmt.Errorf("insert call %s: %w", c.ID, err)
+		return err
 	}
-	return nil
+	return s.exec(ctx, st)
 }
 
 // MarkAnswered records that agentID answered call id at the given time. It
 // returns ErrNotFound if there is no such call.
 func (s *Store) MarkAnswered(ctx context.Context, id, agentID string, at time.Time) error {
-	if agentID == "" || at.IsZero() {
-		return fmt.Errorf("mark call %s answered: agent and time are required: %w", id, ErrInvalid)
-	}
-	tag, err := s.pool.Exec(ctx, "update calls set agent_id = $2, answered_at = $3 where id = $1",
-		id, agentID, at)
-	if isInvalidText(err) {
-		return fmt.Errorf("mark call %q answered: %w", id, ErrNotFound)
-	}
+	st, err := answeredStmt(id, agentID, at)
 	if err != nil {
-		return fmt.Errorf("mark call %s answered: %w", id, err)
+		return err
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("mark call %s answered: %w", id, ErrNotFound)
-	}
-	return nil
+	return s.exec(ctx, st)
 }
 
 // MarkEnded records how and when call id ended. An empty hangupBy or reason
 // is stored as NULL. It returns ErrNotFound if there is no such call.
 func (s *Store) MarkEnded(ctx context.Context, id string, outcome Outcome, hangupBy HangupBy, reason string, at time.Time) error {
-	if !outcome.Valid() || (hangupBy != "" && !hangupBy.Valid()) || at.IsZero() {
-		return fmt.Errorf("mark call %s ended: outcome %q, hangup by %q: %w", id, outcome, hangupBy, ErrInvalid)
-	}
-	tag, err := s.pool.Exec(ctx,
-		"update calls set outcome = $2, hangup_by = $3, end_reason = $4, ended_at = $5 where id = $1",
-		id, string(outcome), nullable(string(hangupBy)), nullable(reason), at)
-	if isInvalidText(err) {
-		return fmt.Errorf("mark call %q ended: %w", id, ErrNotFound)
-	}
+	st, err := endedStmt(id, outcome, hangupBy, reason, at)
 	if err != nil {
-		return fmt.Errorf("mark call %s ended: %w", id, err)
+		return err
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("mark call %s ended: %w", id, ErrNotFound)
-	}
-	return nil
+	return s.exec(ctx, st)
 }
 
 // callColumns are read by scanCall, in its order.
@@ -284,20 +321,7 @@ func (s *Store) RecentCalls(ctx context.Context, customerID string, limit int) (
 
 // SetCallTrace stores the routing decision trace of a call.
 func (s *Store) SetCallTrace(ctx context.Context, id string, trace []string) error {
-	if trace == nil {
-		trace = []string{}
-	}
-	tag, err := s.pool.Exec(ctx, "update calls set trace = $2 where id = $1", id, trace)
-	if isInvalidText(err) {
-		return fmt.Errorf("store trace of call %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("store trace of call %s: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("store trace of call %s: %w", id, ErrNotFound)
-	}
-	return nil
+	return s.exec(ctx, traceStmt(id, trace))
 }
 
 // LastContact is the agent who last talked to a customer.

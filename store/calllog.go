@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 )
@@ -24,6 +25,8 @@ const (
 	// callLogWriteTimeout bounds one attempt, so that a connection that
 	// hangs cannot stall the log for longer.
 	callLogWriteTimeout = 10 * time.Second
+	// callLogBatch is the most events written in one round trip.
+	callLogBatch = 128
 )
 
 type eventKind uint8
@@ -220,6 +223,7 @@ func (c *CallLog) Run(ctx context.Context) {
 		return
 	}
 	defer c.running.Store(false)
+	batch := make([]callEvent, 0, callLogBatch)
 	for {
 		c.mu.Lock()
 		if c.n == 0 {
@@ -231,18 +235,31 @@ func (c *CallLog) Run(ctx context.Context) {
 				return
 			}
 		}
-		ev := c.buf[c.head]
+		// Take what is queued, up to a batch: one round trip writes it.
+		batch = batch[:0]
+		for i := 0; i < c.n && i < callLogBatch; i++ {
+			batch = append(batch, c.buf[(c.head+i)%len(c.buf)])
+		}
 		c.mu.Unlock()
 
-		if !c.write(ctx, &ev) {
-			return
+		if len(batch) == 1 || !c.writeBatch(ctx, batch) {
+			// One event, or a batch the database refused as a whole (one
+			// bad event, or an outage): write one by one, which retries
+			// while the database is down and drops only what it refuses.
+			for i := range batch {
+				if !c.write(ctx, &batch[i]) {
+					return
+				}
+			}
 		}
 
 		c.mu.Lock()
-		c.buf[c.head] = callEvent{} // let the strings go
-		c.head = (c.head + 1) % len(c.buf)
-		c.n--
-		c.processed++
+		for range batch {
+			c.buf[c.head] = callEvent{} // let the strings go
+			c.head = (c.head + 1) % len(c.buf)
+			c.n--
+			c.processed++
+		}
 		if c.waiting {
 			close(c.progress)
 			c.progress = make(chan struct{})
@@ -295,17 +312,74 @@ func (c *CallLog) write(ctx context.Context, ev *callEvent) bool {
 func (c *CallLog) apply(ctx context.Context, ev *callEvent) error {
 	ctx, cancel := context.WithTimeout(ctx, callLogWriteTimeout)
 	defer cancel()
-	switch ev.kind {
-	case eventStarted:
-		return c.store.InsertCall(ctx, ev.start)
-	case eventAnswered:
-		return c.store.MarkAnswered(ctx, ev.id, ev.agentID, ev.at)
-	case eventEnded:
-		return c.store.MarkEnded(ctx, ev.id, ev.outcome, ev.hangupBy, ev.reason, ev.at)
-	case eventTraced:
-		return c.store.SetCallTrace(ctx, ev.id, ev.trace)
+	st, err := ev.stmt()
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("call log event kind %d: %w", ev.kind, ErrInvalid)
+	return c.store.exec(ctx, st)
+}
+
+// stmt is the write an event stands for.
+func (e *callEvent) stmt() (callStmt, error) {
+	switch e.kind {
+	case eventStarted:
+		return insertCallStmt(e.start)
+	case eventAnswered:
+		return answeredStmt(e.id, e.agentID, e.at)
+	case eventEnded:
+		return endedStmt(e.id, e.outcome, e.hangupBy, e.reason, e.at)
+	case eventTraced:
+		return traceStmt(e.id, e.trace), nil
+	}
+	return callStmt{}, fmt.Errorf("call log event kind %d: %w", e.kind, ErrInvalid)
+}
+
+// writeBatch writes events in order in one round trip (one implicit
+// transaction). It reports false, having written nothing, when any event is
+// invalid or the database fails the batch; the caller then writes them one
+// by one. An update of a call the database does not know is logged and
+// skipped, as write does.
+func (c *CallLog) writeBatch(ctx context.Context, evs []callEvent) bool {
+	stmts := make([]callStmt, len(evs))
+	b := &pgx.Batch{}
+	for i := range evs {
+		st, err := evs[i].stmt()
+		if err != nil {
+			return false
+		}
+		stmts[i] = st
+		b.Queue(st.sql, st.args...)
+	}
+	ctx, cancel := context.WithTimeout(ctx, callLogWriteTimeout)
+	defer cancel()
+	tx, err := c.store.pool.Begin(ctx)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	res := tx.SendBatch(ctx, b)
+	var refused []int
+	for i, st := range stmts {
+		tag, err := res.Exec()
+		if err = st.result(tag, err); err != nil {
+			if !errors.Is(err, ErrNotFound) {
+				_ = res.Close()
+				return false
+			}
+			refused = append(refused, i)
+		}
+	}
+	if err := res.Close(); err != nil {
+		return false
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false
+	}
+	for _, i := range refused {
+		c.log.Error().Str("call_id", evs[i].callID()).Str("event", evs[i].kind.String()).
+			Msg("call record refused by the database (unknown call); dropped")
+	}
+	return true
 }
 
 // transient reports whether a write that failed with err may succeed later:

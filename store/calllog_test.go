@@ -228,3 +228,32 @@ func BenchmarkCallLogWrite(b *testing.B) {
 		b.Fatalf("Flush: %v", err)
 	}
 }
+
+// Events queued before the worker runs go out as one batch; an update of an
+// unknown call inside it is skipped, an invalid event sends the batch back
+// to one-by-one writes, and the good events are written either way.
+func TestCallLogBatches(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	s := pgtest.Store(t)
+	for _, invalid := range []bool{false, true} {
+		l := store.NewCallLog(s, testLogger(t), 0)
+		good := newStart("cust", at)
+		l.Started(good)
+		l.Answered(store.NewCallID(), "agent", at) // unknown call
+		if invalid {
+			l.Ended(good.ID, "bogus", store.HangupCaller, "", at)
+		}
+		l.Answered(good.ID, "anna", at.Add(time.Second))
+		l.Ended(good.ID, store.OutcomeAnswered, store.HangupCaller, "done", at.Add(time.Minute))
+		l.Traced(good.ID, []string{"customer cust is assigned to team berlin"})
+		runCallLog(t, l)
+		if err := l.Flush(ctx); err != nil {
+			t.Fatalf("Flush: %v", err)
+		}
+		c, err := s.Call(ctx, good.ID)
+		if err != nil || c.AgentID != "anna" || c.Outcome != store.OutcomeAnswered || len(c.Trace) != 1 {
+			t.Fatalf("invalid=%v: call = %+v, %v", invalid, c, err)
+		}
+	}
+}
