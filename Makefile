@@ -7,7 +7,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/teamline/teamline/internal/app.Version=$(VERSION)
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $$($(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: help build run test test-race lint bench bench-go fuzz prompts clean
+.PHONY: help build run test test-race lint bench bench-go fuzz prompts browser-deps phones clean
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n",$$1,$$2}'
@@ -18,10 +18,16 @@ build: ## build bin/teamline
 prompts: ## synthesise the spoken prompt clips into configs/prompts/<lang>/ (espeak-ng, sox)
 	@scripts/prompts.sh
 
-run: build prompts ## start the demo (own PostgreSQL when DATABASE_URL is unset); Ctrl-C stops it
+browser-deps: ## chromium, node/npm, npm ci from package-lock.json, JsSIP/SIP.js bundles into web/phones/dist/
+	@scripts/browser-deps.sh
+
+phones: ## the browser phone pages' SIP libraries (node/npm, bundles), without the test browser
+	-@scripts/browser-deps.sh --pages
+
+run: build prompts phones ## start the demo (own PostgreSQL when DATABASE_URL is unset); Ctrl-C stops it
 	@scripts/run.sh $(BIN) $(CONFIG)
 
-test: prompts ## run all tests against real PostgreSQL, SIPp and baresip (race detector on)
+test: prompts browser-deps ## run all tests against real PostgreSQL, SIPp and baresip (race detector on)
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 test-race: test ## alias of test (the race detector is always on)

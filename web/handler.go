@@ -21,6 +21,11 @@ func NewHandler(calls CallHistory, links *LinkSigner, metrics http.Handler, log 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /wallboard", serveWallboard)
+	dist, err := FindPhonesDist()
+	if err != nil {
+		log.Warn().Err(err).Msg("browser phone pages are served without their SIP libraries (run `make browser-deps`)")
+	}
+	mux.Handle("GET /phones/", PhonesHandler(dist))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
