@@ -93,6 +93,18 @@ func TestWebSocketRegistrationFollowsTheSocket(t *testing.T) {
 	if err != nil || res.StatusCode != 401 {
 		t.Fatalf("first REGISTER over WebSocket: %v %v, want a 401 challenge", res, err)
 	}
+	// A wrong password over the WebSocket is refused like over UDP.
+	bad, err := client.DoDigestAuth(ctx, req.Clone(), res, sipgo.DigestAuth{Username: "anna", Password: "not-annas"})
+	if err != nil || (bad.StatusCode != 403 && bad.StatusCode != 401) {
+		t.Fatalf("REGISTER with a wrong password over WS: %v %v, want 401/403", bad, err)
+	}
+	if b := tl.app.SIP.Registrar().BindingsByAgent("anna"); len(b) != 0 {
+		t.Fatalf("refused REGISTER over WS left bindings: %+v", b)
+	}
+	res, err = client.Do(ctx, req.Clone())
+	if err != nil || res.StatusCode != 401 {
+		t.Fatalf("fresh challenge: %v %v", res, err)
+	}
 	res, err = client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: "anna", Password: passAnna})
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("REGISTER with credentials over WebSocket: %v %v", res, err)
