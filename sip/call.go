@@ -118,22 +118,26 @@ func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	s.active.Add(1)
 	defer s.active.Add(-1)
 
-	c := &call{
+	c := s.newCall()
+	c.req, c.tx, c.trunk = req, tx, trunk
+	c.log = s.log.With().Str("call_id", req.CallID().Value()).Str("record", c.id).Logger()
+	ctx, cancel := context.WithTimeout(s.baseCtx, s.opts.MaxCallDuration)
+	defer cancel()
+	c.run(ctx)
+}
+
+// newCall returns a call with its record id, Teamline's tag and its
+// channels; the caller fills in where it comes from.
+func (s *Server) newCall() *call {
+	return &call{
 		s:         s,
 		id:        uuid.NewString(),
-		req:       req,
-		tx:        tx,
 		tag:       gosip.GenerateTagN(16),
-		trunk:     trunk,
 		cancelled: make(chan struct{}),
 		acked:     make(chan struct{}),
 		hangups:   make(chan hangup, 4),
 		step:      -1,
 	}
-	c.log = s.log.With().Str("call_id", req.CallID().Value()).Str("record", c.id).Logger()
-	ctx, cancel := context.WithTimeout(s.baseCtx, s.opts.MaxCallDuration)
-	defer cancel()
-	c.run(ctx)
 }
 
 // handleReinvite answers a re-INVITE (session refresh, hold) on an
@@ -441,12 +445,17 @@ func (c *call) end(outcome store.Outcome, by store.HangupBy, reason string, at t
 
 // reject answers the caller with a final error status and closes the record.
 func (c *call) reject(code int, outcome store.Outcome, reason string) {
+	c.respondFinal(code)
+	c.end(outcome, store.HangupSystem, reason, time.Now())
+}
+
+// respondFinal sends a final error response without closing the record.
+func (c *call) respondFinal(code int) {
 	res := responseWithTag(c.req, code, statusText(code), c.tag, nil)
 	res.AppendHeader(gosip.NewHeader("Server", c.s.opts.UserAgent))
 	if err := c.tx.Respond(res); err != nil {
 		c.log.Debug().Err(err).Int("status", code).Msg("final response not sent")
 	}
-	c.end(outcome, store.HangupSystem, reason, time.Now())
 }
 
 func (c *call) sendProvisional(code int) {

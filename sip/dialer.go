@@ -9,7 +9,6 @@ import (
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
-	"github.com/google/uuid"
 
 	"github.com/teamline/teamline/callback"
 	"github.com/teamline/teamline/media"
@@ -41,18 +40,8 @@ func (s *Server) Dial(ctx context.Context, req callback.DialRequest) (callback.A
 	}
 	s.calls.Add(1)
 	s.active.Add(1)
-	c := &call{
-		s:          s,
-		id:         uuid.NewString(),
-		tag:        gosip.GenerateTagN(16),
-		number:     cb.Number,
-		e164:       cb.Number,
-		callbackID: cb.ID,
-		cancelled:  make(chan struct{}),
-		acked:      make(chan struct{}),
-		hangups:    make(chan hangup, 4),
-		step:       -1,
-	}
+	c := s.newCall()
+	c.number, c.e164, c.callbackID = cb.Number, cb.Number, cb.ID
 	c.customer, _ = snap.Customer(cb.Number)
 	c.log = s.log.With().Str("callback", cb.ID).Int64("attempt", req.AttemptID).Str("record", c.id).Logger()
 	c.resolved = roster.Resolution{Team: team, Customer: c.customer, Reason: "callback " + cb.ID + " for team " + team.ID}
@@ -198,22 +187,9 @@ func (s *Server) callCustomer(ctx context.Context, c *call) (*customerLeg, int, 
 	if err != nil {
 		return nil, 0, fmt.Errorf("offer to the customer: %w", err)
 	}
-	req := gosip.NewRequest(gosip.INVITE, gosip.Uri{Scheme: "sip", User: c.e164, Host: host, Port: port})
-	from := &gosip.FromHeader{DisplayName: quoteDisplay(c.team.Name),
-		Address: gosip.Uri{Scheme: "sip", User: s.opts.CallbackCallerID, Host: s.opts.Realm}, Params: gosip.NewParams()}
-	from.Params.Add("tag", gosip.GenerateTagN(16))
-	req.AppendHeader(from)
-	req.AppendHeader(&gosip.ToHeader{Address: gosip.Uri{Scheme: "sip", User: c.e164, Host: host}})
-	callID := gosip.CallIDHeader(uuid.NewString())
-	req.AppendHeader(&callID)
-	req.AppendHeader(&gosip.CSeqHeader{SeqNo: 1, MethodName: gosip.INVITE})
-	maxFwd := gosip.MaxForwardsHeader(70)
-	req.AppendHeader(&maxFwd)
-	req.AppendHeader(s.contactHeader("UDP"))
-	req.AppendHeader(gosip.NewHeader("User-Agent", s.opts.UserAgent))
-	req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(offer)
-	req.SetTransport("UDP")
+	req := s.newInvite(gosip.Uri{Scheme: "sip", User: c.e164, Host: host, Port: port}, "UDP",
+		gosip.Uri{Scheme: "sip", User: s.opts.CallbackCallerID, Host: s.opts.Realm},
+		gosip.Uri{Scheme: "sip", User: c.e164, Host: host}, c.team.Name, "", offer)
 
 	leg := &customerLeg{uacDialog: uacDialog{client: s.client, invite: req, cseq: 1}, c: c}
 	tx, err := s.client.TransactionRequest(ctx, req, keepRequest)

@@ -238,12 +238,6 @@ func (c *call) announce(ctx context.Context, audio []byte) {
 	c.hangupCaller()
 }
 
-// respondFinal sends a final error response without closing the record.
-func (c *call) respondFinal(code int) {
-	res := responseWithTag(c.req, code, statusText(code), c.tag, nil)
-	_ = c.tx.Respond(res)
-}
-
 // poolPlan plans the call for the national pool, for when no callback
 // could be booked.
 func (c *call) poolPlan(now time.Time) *router.Plan {

@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	gosip "github.com/emiago/sipgo/sip"
-	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"github.com/teamline/teamline/media"
@@ -46,52 +45,9 @@ type agentLeg struct {
 // newLeg builds the INVITE for one agent contact and starts its transaction.
 func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte, events chan<- legEvent) (*agentLeg, error) {
 	s := c.s
-	req := gosip.NewRequest(gosip.INVITE, *t.binding.Contact.Clone())
 	transport := strings.ToUpper(t.binding.Transport)
 	if transport == "" {
 		transport = "UDP"
-	}
-	req.SetTransport(transport)
-	if dst := legDestination(t.binding); dst != "" {
-		req.SetDestination(dst)
-	}
-
-	// Who is calling: the customer's name when we know them, else what the
-	// trunk said, and the normalised number (RFC 3261 §8.1.1.3).
-	name := c.display
-	if c.customer != nil && c.customer.Name != "" {
-		name = c.customer.Name
-	}
-	from := &gosip.FromHeader{
-		DisplayName: quoteDisplay(name),
-		Address:     gosip.Uri{Scheme: "sip", User: c.number, Host: s.opts.Realm},
-		Params:      gosip.NewParams(),
-	}
-	from.Params.Add("tag", gosip.GenerateTagN(16))
-	req.AppendHeader(from)
-	req.AppendHeader(&gosip.ToHeader{
-		DisplayName: quoteDisplay(t.agent.Name),
-		Address:     gosip.Uri{Scheme: "sip", User: t.agent.Username, Host: s.opts.Realm},
-	})
-	callID := gosip.CallIDHeader(uuid.NewString())
-	req.AppendHeader(&callID)
-	req.AppendHeader(&gosip.CSeqHeader{SeqNo: 1, MethodName: gosip.INVITE})
-	maxFwd := gosip.MaxForwardsHeader(70)
-	req.AppendHeader(&maxFwd)
-	req.AppendHeader(s.contactHeader(transport))
-	req.AppendHeader(gosip.NewHeader("User-Agent", s.opts.UserAgent))
-	customer := c.customerID()
-	if customer == "" {
-		customer = "unknown"
-	}
-	req.AppendHeader(gosip.NewHeader("X-Teamline-Customer", customer))
-	req.AppendHeader(gosip.NewHeader("X-Teamline-Team", c.team.ID))
-	req.AppendHeader(gosip.NewHeader("X-Teamline-Call", c.id))
-	if c.callbackID != "" {
-		req.AppendHeader(gosip.NewHeader("X-Teamline-Callback", c.callbackID))
-	}
-	if u := c.historyLink(); u != "" {
-		req.AppendHeader(gosip.NewHeader("Call-Info", "<"+u+">;purpose=info"))
 	}
 	// A browser agent gets WebRTC: Teamline's own offer (ICE, DTLS-SRTP,
 	// PCMU), complete before it goes out since SIP has no trickle ICE.
@@ -107,8 +63,36 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte, events cha
 			return nil, fmt.Errorf("webrtc offer for %s: %w", t.agent.ID, err)
 		}
 	}
-	req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(offer)
+
+	// Who is calling: the customer's name when we know them, else what the
+	// trunk said, and the normalised number (RFC 3261 §8.1.1.3); and the
+	// customer's context, so the agent knows the story before answering.
+	name := c.display
+	if c.customer != nil && c.customer.Name != "" {
+		name = c.customer.Name
+	}
+	customer := c.customerID()
+	if customer == "" {
+		customer = "unknown"
+	}
+	extra := []gosip.Header{
+		gosip.NewHeader("X-Teamline-Customer", customer),
+		gosip.NewHeader("X-Teamline-Team", c.team.ID),
+		gosip.NewHeader("X-Teamline-Call", c.id),
+	}
+	if c.callbackID != "" {
+		extra = append(extra, gosip.NewHeader("X-Teamline-Callback", c.callbackID))
+	}
+	if u := c.historyLink(); u != "" {
+		extra = append(extra, gosip.NewHeader("Call-Info", "<"+u+">;purpose=info"))
+	}
+	req := s.newInvite(*t.binding.Contact.Clone(), transport,
+		gosip.Uri{Scheme: "sip", User: c.number, Host: s.opts.Realm},
+		gosip.Uri{Scheme: "sip", User: t.agent.Username, Host: s.opts.Realm},
+		name, t.agent.Name, offer, extra...)
+	if dst := legDestination(t.binding); dst != "" {
+		req.SetDestination(dst)
+	}
 
 	leg := &agentLeg{
 		uacDialog: uacDialog{client: s.client, invite: req, cseq: 1},
@@ -118,7 +102,7 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte, events cha
 		offer:     offer,
 		webrtc:    rtc,
 		cancelCh:  make(chan struct{}),
-		log: c.log.With().Str("leg_call_id", callID.Value()).Str("ringing_agent", t.agent.ID).
+		log: c.log.With().Str("leg_call_id", req.CallID().Value()).Str("ringing_agent", t.agent.ID).
 			Str("contact", t.binding.Contact.String()).Logger(),
 	}
 	tx, err := s.client.TransactionRequest(ctx, req, keepRequest)

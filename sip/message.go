@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
 )
 
 // Builders for the requests a B2BUA sends on its own behalf inside a dialog or
@@ -97,6 +98,31 @@ func buildByeUAS(invite *gosip.Request, localTag string, cseq uint32) *gosip.Req
 	// Send to where the INVITE came from: trunks and NATed peers answer there.
 	req.SetDestination(invite.Source())
 	req.SetBody(nil)
+	return req
+}
+
+// newInvite builds an INVITE Teamline sends on its own behalf (to an agent,
+// or to a customer for a callback): a fresh Call-ID, From tag and CSeq 1,
+// Teamline's Contact, and the SDP offer; extra headers follow in order.
+func (s *Server) newInvite(target gosip.Uri, transport string, from, to gosip.Uri, fromName, toName string, offer []byte, extra ...gosip.Header) *gosip.Request {
+	req := gosip.NewRequest(gosip.INVITE, target)
+	req.SetTransport(transport)
+	fh := &gosip.FromHeader{DisplayName: quoteDisplay(fromName), Address: from, Params: gosip.NewParams()}
+	fh.Params.Add("tag", gosip.GenerateTagN(16))
+	req.AppendHeader(fh)
+	req.AppendHeader(&gosip.ToHeader{DisplayName: quoteDisplay(toName), Address: to})
+	callID := gosip.CallIDHeader(uuid.NewString())
+	req.AppendHeader(&callID)
+	req.AppendHeader(&gosip.CSeqHeader{SeqNo: 1, MethodName: gosip.INVITE})
+	maxFwd := gosip.MaxForwardsHeader(70)
+	req.AppendHeader(&maxFwd)
+	req.AppendHeader(s.contactHeader(transport))
+	req.AppendHeader(gosip.NewHeader("User-Agent", s.opts.UserAgent))
+	for _, h := range extra {
+		req.AppendHeader(h)
+	}
+	req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(offer)
 	return req
 }
 
