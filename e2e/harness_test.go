@@ -281,23 +281,42 @@ func (tl *teamline) register(t testing.TB, username, password string, contactPor
 	}
 }
 
-// callRecord waits until the call log has written the call's end and returns
-// the record of the latest call from a customer.
+// lastCall waits until the call log has written the end of the latest call
+// from a customer and returns its record.
 func (tl *teamline) lastCall(t testing.TB, customerID string) store.Call {
+	t.Helper()
+	return tl.endedCall(t, "customer "+customerID, func(ctx context.Context) ([]store.Call, error) {
+		return tl.app.Store.RecentCalls(ctx, customerID, 1)
+	})
+}
+
+// callBySIPCallID waits until the call with this SIP Call-ID has its end
+// written and returns its record.
+func (tl *teamline) callBySIPCallID(t testing.TB, sipCallID string) store.Call {
+	t.Helper()
+	return tl.endedCall(t, "Call-ID "+sipCallID, func(ctx context.Context) ([]store.Call, error) {
+		return tl.app.Store.CallsBySIPCallID(ctx, sipCallID)
+	})
+}
+
+// endedCall polls (the call log writes asynchronously, in batches) until
+// fetch returns exactly one call whose end is recorded; its trace is
+// written before its end, so it is complete too.
+func (tl *teamline) endedCall(t testing.TB, what string, fetch func(context.Context) ([]store.Call, error)) store.Call {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
-		calls, err := tl.app.Store.RecentCalls(ctx, customerID, 1)
+		calls, err := fetch(ctx)
 		if err != nil {
-			t.Fatalf("recent calls: %v", err)
+			t.Fatalf("call records of %s: %v", what, err)
 		}
 		if len(calls) == 1 && calls[0].EndedAt != nil {
 			return calls[0]
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("no ended call record for %s (have %+v)", customerID, calls)
+			t.Fatalf("no ended call record for %s (have %+v)", what, calls)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
