@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -87,10 +88,10 @@ type call struct {
 	answerSDP  []byte // SDP Teamline answered the caller with (for re-INVITEs)
 	callbackID string // set on callback calls: sent to the agent
 
-	historyOnce sync.Once
-	history     string // the customer history link for agents
-	offerPT     uint8  // the G.711 payload type Teamline speaks to the caller in
-	byeCSeq     uint32
+	trace    liveTrace              // the routing trace, for agents' screens
+	liveTeam atomic.Pointer[string] // the team, for agents' screens
+	offerPT  uint8                  // the G.711 payload type Teamline speaks to the caller in
+	byeCSeq  uint32
 }
 
 func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
@@ -121,6 +122,8 @@ func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	c := s.newCall()
 	c.req, c.tx, c.trunk = req, tx, trunk
 	c.log = s.log.With().Str("call_id", req.CallID().Value()).Str("record", c.id).Logger()
+	s.live.add(c)
+	defer s.live.remove(c.id)
 	ctx, cancel := context.WithTimeout(s.baseCtx, s.opts.MaxCallDuration)
 	defer cancel()
 	c.run(ctx)

@@ -44,6 +44,7 @@ func (s *Server) Dial(ctx context.Context, req callback.DialRequest) (callback.A
 	c.number, c.e164, c.callbackID = cb.Number, cb.Number, cb.ID
 	c.customer, _ = snap.Customer(cb.Number)
 	c.log = s.log.With().Str("callback", cb.ID).Int64("attempt", req.AttemptID).Str("record", c.id).Logger()
+	s.live.add(c)
 	c.resolved = roster.Resolution{Team: team, Customer: c.customer, Reason: "callback " + cb.ID + " for team " + team.ID}
 	if req.Overflow {
 		if pool := s.deps.Router().Pool(); pool != nil {
@@ -62,6 +63,7 @@ func (s *Server) Dial(ctx context.Context, req callback.DialRequest) (callback.A
 		c.end(store.OutcomeUnanswered, store.HangupSystem, "callback attempt: "+string(res.Outcome)+" "+res.Detail, time.Now())
 		s.active.Add(-1)
 		s.calls.Done()
+		s.live.remove(c.id)
 	}
 	c.log.Info().Str("outcome", string(res.Outcome)).Int("sip_status", res.SIPStatus).Str("agent", res.AgentID).Msg("callback attempt")
 	return res, nil
@@ -145,6 +147,7 @@ func (s *Server) dialAgentFirst(ctx context.Context, c *call) (callback.AttemptR
 	go func() {
 		defer s.calls.Done()
 		defer s.active.Add(-1)
+		defer s.live.remove(c.id)
 		defer cancel()
 		defer func() { _ = sess.Close() }()
 		defer release()

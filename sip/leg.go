@@ -83,7 +83,7 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte, events cha
 	if c.callbackID != "" {
 		extra = append(extra, gosip.NewHeader("X-Teamline-Callback", c.callbackID))
 	}
-	if u := c.historyLink(); u != "" {
+	if u := c.historyLink(t.agent.ID); u != "" {
 		extra = append(extra, gosip.NewHeader("Call-Info", "<"+u+">;purpose=info"))
 	}
 	req := s.newInvite(*t.binding.Contact.Clone(), transport,
@@ -250,15 +250,12 @@ func legDestination(b Binding) string {
 	return b.Source
 }
 
-// historyLink is the signed link to the customer's history, made once per
-// call however many agents ring.
-func (c *call) historyLink() string {
-	c.historyOnce.Do(func() {
-		if c.s.opts.HistoryURL != nil {
-			c.history = c.s.opts.HistoryURL(c.customerID(), c.number)
-		}
-	})
-	return c.history
+// historyLink is the signed link to the call's customer view for one agent.
+func (c *call) historyLink(agentID string) string {
+	if c.s.opts.HistoryURL == nil {
+		return ""
+	}
+	return c.s.opts.HistoryURL(c.id, agentID, c.customerID(), c.number)
 }
 
 // isBrowserTransport reports whether agents registered over transport are

@@ -90,9 +90,10 @@ type Options struct {
 	// NoAnswerLimit is how many calls in a row an agent may let ring out
 	// before going away (for the decision trace; presence enforces it).
 	NoAnswerLimit int
-	// HistoryURL returns the customer history link sent to agents in
-	// Call-Info; nil sends none.
-	HistoryURL func(customerID, number string) string
+	// HistoryURL returns the link to the call's customer view sent to the
+	// agent rung in Call-Info (signed for that call and agent, so a
+	// softphone opens it without a login); nil sends none.
+	HistoryURL func(callID, agentID, customerID, number string) string
 }
 
 // CallRecorder receives the call record as the call progresses. It must not
@@ -143,6 +144,7 @@ type Server struct {
 	limiter     *sourceLimiter
 	noCallbacks noCallbacks
 	dialogs     dialogs
+	live        liveCalls
 	calls       sync.WaitGroup
 	active      atomic.Int64
 	draining    atomic.Bool

@@ -281,7 +281,7 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 		DefaultCountry:   cfg.DefaultCountry,
 		RingTimeout:      cfg.Calls.RingTimeout,
 		MaxCallDuration:  cfg.Calls.MaxDuration,
-		HistoryURL:       links.CustomerURL,
+		HistoryURL:       func(_, _, customerID, number string) string { return links.CustomerURL(customerID, number) },
 	}, sip.Deps{
 		Roster:    func() *roster.Snapshot { return snap },
 		Presence:  presence,
