@@ -88,6 +88,15 @@ type call struct {
 	answerSDP  []byte // SDP Teamline answered the caller with (for re-INVITEs)
 	callbackID string // set on callback calls: sent to the agent
 
+	// Transfers: REFERs accepted for the talk loop (nil on callbacks,
+	// which cannot be transferred), whether one is in progress, the agent
+	// transferring (sent to the target), and the step numbers in use.
+	transfers     chan transferRequest
+	transferring  atomic.Bool
+	transferredBy string
+	stepBase      int
+	answered      atomic.Bool
+
 	trace    liveTrace              // the routing trace, for agents' screens
 	liveTeam atomic.Pointer[string] // the team, for agents' screens
 	offerPT  uint8                  // the G.711 payload type Teamline speaks to the caller in
@@ -121,6 +130,7 @@ func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 
 	c := s.newCall()
 	c.req, c.tx, c.trunk = req, tx, trunk
+	c.transfers = make(chan transferRequest, 1)
 	c.log = s.log.With().Str("call_id", req.CallID().Value()).Str("record", c.id).Logger()
 	s.live.add(c)
 	defer s.live.remove(c.id)
@@ -349,6 +359,7 @@ func (c *call) talk(ctx context.Context, leg *agentLeg, booked <-chan *callback.
 		return
 	}
 	answeredAt := time.Now()
+	c.answered.Store(true)
 	c.s.deps.Presence.Answered(leg.agent.ID, c.id)
 	if c.customer != nil && c.s.deps.Affinity != nil {
 		c.s.deps.Affinity.Record(c.customer.ID, leg.agent.ID, answeredAt)
@@ -366,44 +377,11 @@ func (c *call) talk(ctx context.Context, leg *agentLeg, booked <-chan *callback.
 		return
 	}
 
-	var by store.HangupBy
-	var reason string
-	renew := time.NewTicker(leaseRenewal)
-	defer renew.Stop()
-	for by == "" {
-		select {
-		case <-renew.C:
-			// Keep the agent's lease alive: a call that vanished without
-			// a BYE frees its agent when the lease runs out.
-			c.s.deps.Presence.Renew(c.id)
-		case h := <-c.hangups:
-			by = h.by
-			if h.by == store.HangupCaller {
-				leg.hangup()
-				reason = "caller hung up"
-			} else {
-				c.hangupCaller()
-				reason = "agent hung up"
-			}
-		case <-leg.mediaDone():
-			by, reason = store.HangupAgent, "browser connection lost"
-			leg.hangup()
-			c.hangupCaller()
-		case <-c.media.Done():
-			by, reason = store.HangupSystem, "no RTP"
-			if err := c.media.Err(); err != nil {
-				reason = "media: " + err.Error()
-			}
-			leg.hangup()
-			c.hangupCaller()
-		case <-ctx.Done():
-			by, reason = store.HangupSystem, "maximum call duration or shutdown"
-			leg.hangup()
-			c.hangupCaller()
-		}
-	}
+	x := talkLoop{c: c, leg: leg}
+	by, reason := x.run(ctx)
+	defer c.s.deps.Presence.Release(x.leg.agent.ID, c.id)
 	st := c.media.Stats()
-	c.log.Info().Str("hangup_by", string(by)).Str("reason", reason).
+	c.log.Info().Str("hangup_by", string(by)).Str("reason", reason).Str("last_agent", x.leg.agent.ID).
 		Dur("talk", time.Since(answeredAt)).Interface("rtp", st).Msg("call ended")
 	c.end(store.OutcomeAnswered, by, reason, time.Now())
 }
@@ -462,8 +440,8 @@ func (c *call) respondFinal(code int) {
 }
 
 func (c *call) sendProvisional(code int) {
-	if c.tx == nil {
-		return // a callback: nobody is waiting on a provisional response
+	if c.tx == nil || c.answered.Load() {
+		return // a callback, or a transfer: nobody waits for a provisional response
 	}
 	res := responseWithTag(c.req, code, statusText(code), c.tag, nil)
 	if err := c.tx.Respond(res); err != nil {

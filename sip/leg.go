@@ -40,6 +40,9 @@ type agentLeg struct {
 
 	cancelOnce sync.Once
 	cancelCh   chan struct{}
+	// failStatus is the final status of a leg that failed, set before
+	// its legFailed event is sent.
+	failStatus int
 }
 
 // newLeg builds the INVITE for one agent contact and starts its transaction.
@@ -83,6 +86,9 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte, events cha
 	if c.callbackID != "" {
 		extra = append(extra, gosip.NewHeader("X-Teamline-Callback", c.callbackID))
 	}
+	if c.transferredBy != "" {
+		extra = append(extra, gosip.NewHeader("X-Teamline-Transferred-By", c.transferredBy))
+	}
 	if u := c.historyLink(t.agent.ID); u != "" {
 		extra = append(extra, gosip.NewHeader("Call-Info", "<"+u+">;purpose=info"))
 	}
@@ -117,6 +123,9 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte, events cha
 
 func (l *agentLeg) emit(kind legEventKind, status int, err error) {
 	// The channel has room for every event every leg can send.
+	if kind == legFailed {
+		l.failStatus = status
+	}
 	l.events <- legEvent{kind: kind, leg: l, status: status, err: err}
 }
 

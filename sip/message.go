@@ -195,6 +195,8 @@ func statusText(code int) string {
 		return "Ringing"
 	case 200:
 		return "OK"
+	case 202:
+		return "Accepted"
 	case 400:
 		return "Bad Request"
 	case 403:
@@ -205,6 +207,12 @@ func statusText(code int) string {
 		return "Unsupported Media Type"
 	case 480:
 		return "Temporarily Unavailable"
+	case 404:
+		return "Not Found"
+	case 491:
+		return "Request Pending"
+	case 501:
+		return "Not Implemented"
 	case 481:
 		return "Call/Transaction Does Not Exist"
 	case 487:

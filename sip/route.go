@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/teamline/teamline/media"
 	"github.com/teamline/teamline/roster"
 	"github.com/teamline/teamline/router"
 	"github.com/teamline/teamline/store"
@@ -114,11 +113,7 @@ func (c *call) setLoad(_ *router.Plan, state int) {
 func (c *call) route(ctx context.Context, p *router.Plan) (*agentLeg, store.Outcome, string) {
 	// Agents get the caller's offer anchored at Teamline (or, for a
 	// callback, Teamline's own offer).
-	source := defaultOffer
-	if c.req != nil {
-		source = c.req.Body()
-	}
-	offer, err := media.RewriteSDP(source, c.media.LocalB(), sdpSessionID(), 1)
+	offer, err := c.agentOffer()
 	if err != nil {
 		c.log.Error().Err(err).Msg("rewrite SDP for agents")
 		return nil, store.OutcomeUnanswered, "sdp for agents: " + err.Error()
@@ -132,7 +127,7 @@ func (c *call) route(ctx context.Context, p *router.Plan) (*agentLeg, store.Outc
 	for i, step := range p.Steps() {
 		picked = p.Pick(picked[:0], i, c.s.view, rung)
 		c.trace.publish(p.Trace())
-		legs, events := c.startStep(ctx, i, picked, offer, rung)
+		legs, events := c.startStep(ctx, c.stepBase+i, picked, offer, rung)
 		if len(legs) == 0 {
 			continue
 		}

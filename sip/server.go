@@ -102,6 +102,7 @@ type Options struct {
 type CallRecorder interface {
 	Started(store.CallStart)
 	Traced(id string, trace []string)
+	Transferred(store.Transfer)
 	Answered(id, agentID string, at time.Time)
 	Ended(id string, outcome store.Outcome, hangupBy store.HangupBy, reason string, at time.Time)
 }
@@ -228,6 +229,7 @@ func New(opts Options, deps Deps, log zerolog.Logger) (*Server, error) {
 	srv.OnInvite(s.limited(s.handleInvite))
 	srv.OnAck(s.handleAck)
 	srv.OnBye(s.handleBye)
+	srv.OnRefer(s.limited(s.handleRefer))
 	srv.OnCancel(s.handleStrayCancel)
 	srv.OnOptions(s.limited(s.handleOptions))
 	srv.OnNoRoute(s.limited(s.handleNoRoute))

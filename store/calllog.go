@@ -36,6 +36,7 @@ const (
 	eventAnswered
 	eventEnded
 	eventTraced
+	eventTransferred
 )
 
 func (k eventKind) String() string {
@@ -48,6 +49,8 @@ func (k eventKind) String() string {
 		return "ended"
 	case eventTraced:
 		return "traced"
+	case eventTransferred:
+		return "transferred"
 	}
 	return "unknown"
 }
@@ -63,12 +66,16 @@ type callEvent struct {
 	hangupBy HangupBy
 	reason   string
 	trace    []string
+	transfer Transfer
 	at       time.Time
 }
 
 func (e *callEvent) callID() string {
-	if e.kind == eventStarted {
+	switch e.kind {
+	case eventStarted:
 		return e.start.ID
+	case eventTransferred:
+		return e.transfer.CallID
 	}
 	return e.id
 }
@@ -319,6 +326,12 @@ func (c *CallLog) apply(ctx context.Context, ev *callEvent) error {
 	return c.store.exec(ctx, st)
 }
 
+// Transferred enqueues one transfer of a call (queued like the other
+// events, so it is written after the call's start).
+func (c *CallLog) Transferred(t Transfer) {
+	c.enqueue(callEvent{kind: eventTransferred, transfer: t})
+}
+
 // stmt is the write an event stands for.
 func (e *callEvent) stmt() (callStmt, error) {
 	switch e.kind {
@@ -330,6 +343,8 @@ func (e *callEvent) stmt() (callStmt, error) {
 		return endedStmt(e.id, e.outcome, e.hangupBy, e.reason, e.at)
 	case eventTraced:
 		return traceStmt(e.id, e.trace), nil
+	case eventTransferred:
+		return transferStmt(e.transfer)
 	}
 	return callStmt{}, fmt.Errorf("call log event kind %d: %w", e.kind, ErrInvalid)
 }

@@ -1,0 +1,140 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/teamline/teamline/internal/peer"
+	"github.com/teamline/teamline/store"
+)
+
+// A blind transfer from a real softphone: baresip (agent anna) answers
+// Erika's call and transfers it with REFER to her colleague alex (a SIPp
+// phone). Alex's INVITE carries the call's record id, who transferred it and
+// the Call-Info link; anna gets NOTIFY 200 and her leg ends; the customer's
+// audio now reaches alex and alex's reaches the customer, on the same
+// customer dialog; the call record names anna, and its transfer names alex.
+func TestBlindTransferFromSoftphone(t *testing.T) {
+	t.Parallel()
+	tl := startTeamline(t, tlOptions{})
+	ctx := waitCtx(t, 45*time.Second)
+	anna := peer.StartBaresip(t, peer.BaresipOptions{Username: "anna", Password: passAnna, Registrar: tl.sip})
+	if err := anna.WaitRegistered(ctx); err != nil {
+		t.Fatalf("baresip did not register: %v", err)
+	}
+
+	customerRTP := peer.NewRTPEndpoint(t)
+	customer := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "customer_call.xml", Remote: tl.sip, Timeout: 40 * time.Second,
+		Keys: map[string]string{"rtp_port": fmt.Sprint(customerRTP.Port()), "caller": erika, "call_ms": "9000"},
+	})
+	toTeamline, err := customer.RemoteRTP(ctx)
+	if err != nil {
+		t.Fatalf("customer got no answer: %v", err)
+	}
+	customerRTP.StartSending(ctx, toTeamline, 0, 440)
+	if _, err := anna.WaitEvent(ctx, "CALL_ESTABLISHED"); err != nil {
+		t.Fatalf("anna never talked to the customer: %v", err)
+	}
+	if err := customerRTP.WaitPackets(ctx, 25); err != nil {
+		t.Fatalf("customer heard nothing from anna: %v", err)
+	}
+	heardAnna := customerRTP.Received()
+
+	// Alex comes online only now, so routing could not have picked him.
+	alex := tl.startSIPpAgent(t, "alex", passAlex, "agent_answer.xml", map[string]string{"hangup": "them"})
+	if _, err := anna.Command(ctx, "transfer", "sip:alex@teamline.test"); err != nil {
+		t.Fatalf("baresip transfer command: %v", err)
+	}
+	line, err := alex.uas.WaitLog(ctx, "CONTEXT ")
+	if err != nil {
+		t.Fatalf("alex was never rung: %v", err)
+	}
+	if !strings.Contains(strings.Join(strings.Fields(line), ""), "transferred_by=anna") {
+		t.Errorf("alex's INVITE context = %q, want transferred_by=anna", line)
+	}
+	headers, err := alex.uas.WaitLog(ctx, "HEADERS ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := strings.Join(strings.Fields(headers), ""); !strings.Contains(h, "customer="+erikaID) || !strings.Contains(h, "call_info=<http") {
+		t.Errorf("alex's INVITE headers = %q, want Erika's customer id and a Call-Info link", headers)
+	}
+	if _, err := alex.uas.WaitLog(ctx, "ANSWERED "); err != nil {
+		t.Fatalf("alex did not answer: %v", err)
+	}
+	if _, err := anna.WaitEvent(ctx, "CALL_CLOSED"); err != nil {
+		t.Fatalf("anna's leg did not end after the transfer: %v", err)
+	}
+
+	// Media now flows customer <-> alex.
+	toTeamlineFromAlex, err := alex.uas.RemoteRTP(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alex.rtp.StartSending(ctx, toTeamlineFromAlex, 0, 700)
+	if err := alex.rtp.WaitPackets(ctx, 25); err != nil {
+		t.Fatalf("alex heard nothing from the customer: %v", err)
+	}
+	if got := alex.rtp.Received(); !got.NonSilent || got.FreqHz < 400 || got.FreqHz > 480 {
+		t.Errorf("alex heard %+v, want the customer's 440 Hz", got)
+	}
+	waitFor(t, ctx, "the customer to hear alex", func() bool {
+		return len(customerRTP.Received().SSRCs) > len(heardAnna.SSRCs) && customerRTP.Received().Packets > heardAnna.Packets+25
+	})
+
+	if code, err := customer.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("customer: exit %d, %v", code, err)
+	}
+	if _, err := alex.uas.WaitLog(ctx, "HANGUP_RECEIVED"); err != nil {
+		t.Fatalf("alex never got the customer's hangup: %v", err)
+	}
+	rec := tl.callBySIPCallID(t, sippCallID(t, customer))
+	if rec.Outcome != store.OutcomeAnswered || rec.AgentID != "anna" || rec.HangupBy != store.HangupCaller {
+		t.Errorf("call record = %+v, want answered by anna, ended by the caller", rec)
+	}
+	transfers := tl.transfers(t, rec.ID, 1)
+	if tr := transfers[0]; !tr.Completed || tr.FromAgent != "anna" || tr.ToAgent != "alex" || tr.Kind != store.TransferBlind {
+		t.Errorf("transfer = %+v, want anna -> alex, blind, completed", tr)
+	}
+	if !strings.Contains(strings.Join(rec.Trace, "\n"), "alex took the call from anna") {
+		t.Errorf("trace does not tell the transfer: %q", rec.Trace)
+	}
+	tl.waitAgentState(t, "anna", "available")
+	tl.waitAgentState(t, "alex", "available")
+}
+
+// waitFor polls cond every 50 ms until it holds or ctx ends.
+func waitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// transfers waits until call id has n transfers recorded and returns them.
+func (tl *teamline) transfers(t testing.TB, id string, n int) []store.Transfer {
+	t.Helper()
+	ctx := waitCtx(t, 10*time.Second)
+	for {
+		got, err := tl.app.Store.Transfers(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) >= n {
+			return got
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("call %s has %d transfers recorded, want %d", id, len(got), n)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
