@@ -138,3 +138,61 @@ func (tl *teamline) transfers(t testing.TB, id string, n int) []store.Transfer {
 		}
 	}
 }
+
+// A transfer to a colleague who is not online is accepted, fails, and the
+// agent is told (NOTIFY with 480; baresip then ends its call, as it does on
+// any failed transfer); the record keeps the failed attempt. A second call
+// is transferred to the national pool ("sip:pool@...") and reaches its agent.
+func TestTransferFailureAndToThePool(t *testing.T) {
+	t.Parallel()
+	tl := startTeamline(t, tlOptions{})
+	ctx := waitCtx(t, 60*time.Second)
+	anna := peer.StartBaresip(t, peer.BaresipOptions{Username: "anna", Password: passAnna, Registrar: tl.sip})
+	if err := anna.WaitRegistered(ctx); err != nil {
+		t.Fatalf("baresip did not register: %v", err)
+	}
+	call := func(n int) *peer.SIPpProcess {
+		customerRTP := peer.NewRTPEndpoint(t)
+		customer := peer.StartSIPp(t, peer.SIPpOptions{
+			Scenario: "customer_call.xml", Remote: tl.sip, Timeout: 50 * time.Second,
+			Keys: map[string]string{"rtp_port": fmt.Sprint(customerRTP.Port()), "caller": erika, "call_ms": "6000"},
+		})
+		if _, err := customer.RemoteRTP(ctx); err != nil {
+			t.Fatalf("customer got no answer: %v", err)
+		}
+		if _, err := anna.WaitEventCount(ctx, "CALL_ESTABLISHED", n); err != nil {
+			t.Fatalf("anna never talked to the customer: %v", err)
+		}
+		return customer
+	}
+
+	first := call(1)
+	if _, err := anna.Command(ctx, "transfer", "sip:barbie@teamline.test"); err != nil {
+		t.Fatalf("baresip transfer command: %v", err)
+	}
+	waitFor(t, ctx, "baresip to hear the transfer failed", func() bool {
+		return strings.Contains(anna.Log(), "transfer failed: 480")
+	})
+	_, _ = first.Wait(ctx)
+	rec := tl.callBySIPCallID(t, sippCallID(t, first))
+	if tr := tl.transfers(t, rec.ID, 1)[0]; tr.Completed || tr.Target != "barbie" || tr.ToAgent != "" {
+		t.Errorf("recorded transfer = %+v, want a failed one to barbie", tr)
+	}
+	tl.waitAgentState(t, "anna", "available")
+
+	nora := tl.startSIPpAgent(t, "nora", passNora, "agent_answer.xml", map[string]string{"hangup": "them"})
+	second := call(2)
+	if _, err := anna.Command(ctx, "transfer", "sip:pool@teamline.test"); err != nil {
+		t.Fatalf("baresip transfer command: %v", err)
+	}
+	if _, err := nora.uas.WaitLog(ctx, "ANSWERED "); err != nil {
+		t.Fatalf("the national pool's agent did not take the call: %v", err)
+	}
+	if code, err := second.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("customer: exit %d, %v", code, err)
+	}
+	rec = tl.callBySIPCallID(t, sippCallID(t, second))
+	if tr := tl.transfers(t, rec.ID, 1)[0]; !tr.Completed || tr.Target != "pool" || tr.ToAgent != "nora" {
+		t.Errorf("recorded transfer = %+v, want the pool's nora", tr)
+	}
+}

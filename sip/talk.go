@@ -231,12 +231,10 @@ func (x *talkLoop) finishTransfer(ctx context.Context, r transferResult) (retry 
 	}
 	x.leg = to
 	x.legDone = to.mediaDone()
-	c.log = c.s.log.With().Str("call_id", c.req.CallID().Value()).Str("record", c.id).Str("team", c.team.ID).
-		Str("agent", to.agent.ID).Logger()
 	c.routing.Note("transfer " + strconv.Itoa(x.transfers) + ": " + to.agent.ID + " took the call from " + from.agent.ID)
 	c.trace.publish(c.routing.Trace())
 	x.record(r, "")
-	c.log.Info().Str("from_agent", from.agent.ID).Msg("transfer completed")
+	c.log.Info().Str("from_agent", from.agent.ID).Str("to_agent", to.agent.ID).Msg("transfer completed")
 	// The transferring agent learns the outcome, then their leg ends.
 	go func() {
 		if err := from.notifyRefer(context.WithoutCancel(ctx), tr.referSeq, 200, true); err != nil {

@@ -79,20 +79,22 @@ func (s *Server) handleRefer(req *gosip.Request, tx gosip.ServerTransaction) {
 		return
 	}
 	c := leg.c
+	// The leg's logger was set before the leg entered the dialogs map.
+	log := leg.log
 	uri, err := referTo(req)
 	if err != nil {
-		c.log.Info().Err(err).Str("from_agent", leg.agent.ID).Msg("REFER refused: 400")
+		log.Info().Err(err).Msg("REFER refused: 400")
 		s.respond(req, tx, 400)
 		return
 	}
 	if _, replaces := uri.Headers.Get("Replaces"); replaces {
-		c.log.Info().Str("from_agent", leg.agent.ID).Msg("REFER with Replaces (attended transfer) is not supported: 501")
+		log.Info().Msg("REFER with Replaces (attended transfer) is not supported: 501")
 		s.respond(req, tx, 501)
 		return
 	}
 	target, ok := s.transferTarget(uri.User)
 	if !ok || (target.agent != nil && target.agent.ID == leg.agent.ID) {
-		c.log.Info().Str("from_agent", leg.agent.ID).Str("target", uri.User).Msg("REFER to an unknown target: 404")
+		log.Info().Str("target", uri.User).Msg("REFER to an unknown target: 404")
 		s.respond(req, tx, 404)
 		return
 	}
@@ -111,9 +113,9 @@ func (s *Server) handleRefer(req *gosip.Request, tx gosip.ServerTransaction) {
 	res := gosip.NewResponseFromRequest(req, 202, statusText(202), nil)
 	res.AppendHeader(s.contactHeader(req.Transport()))
 	if err := tx.Respond(res); err != nil {
-		c.log.Debug().Err(err).Msg("202 to REFER not sent")
+		log.Debug().Err(err).Msg("202 to REFER not sent")
 	}
-	c.log.Info().Str("from_agent", leg.agent.ID).Str("target", target.name).Msg("agent transfers the call")
+	log.Info().Str("target", target.name).Msg("agent transfers the call")
 }
 
 // referTo reads the REFER's Refer-To URI.
