@@ -130,8 +130,11 @@ func (s *Server) newInvite(target gosip.Uri, transport string, from, to gosip.Ur
 // Teamline's To tag, so provisional and final responses form one dialog.
 func responseWithTag(req *gosip.Request, code int, reason, tag string, body []byte) *gosip.Response {
 	res := gosip.NewResponseFromRequest(req, code, reason, body)
-	if to := res.To(); to != nil && code > 100 {
-		if _, ok := to.Params.Get("tag"); !ok {
+	// sipgo puts a random tag of its own on a response to a request
+	// without one; the dialog's tag must be ours, the one Teamline's BYE
+	// will carry in From.
+	if rt := req.To(); code > 100 && rt != nil && !rt.Params.Has("tag") {
+		if to := res.To(); to != nil {
 			if to.Params == nil {
 				to.Params = gosip.NewParams()
 			}

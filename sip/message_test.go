@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"strings"
 	"testing"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -146,5 +147,35 @@ func TestQuoteDisplay(t *testing.T) {
 	t.Parallel()
 	if got := quoteDisplay(`Erika "E" \ M` + "\r\n"); got != `Erika \"E\" \\ M` {
 		t.Fatalf("quoteDisplay = %q", got)
+	}
+}
+
+// The tag Teamline answers a caller with is the tag its own BYE carries
+// later: every response to one INVITE names the same dialog. (sipgo puts a
+// random tag of its own on responses; a caller's phone then refused
+// Teamline's BYE with 481.)
+func TestResponsesAndByeShareTeamlinesTag(t *testing.T) {
+	t.Parallel()
+	inv := parseReq(t, "INVITE sip:hotline@127.0.0.1:5060 SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bK-in\r\n"+
+		"From: <sip:+4930123456@carrier.example>;tag=caller1\r\n"+
+		"To: <sip:hotline@127.0.0.1>\r\n"+
+		"Call-ID: in-2\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"+
+		"Contact: <sip:+4930123456@192.0.2.7:5070>\r\nContent-Length: 0\r\n\r\n")
+	inv.SetSource("192.0.2.7:5070")
+	byeFrom, _ := buildByeUAS(inv, "tltag", 1).From().Params.Get("tag")
+	for _, code := range []int{180, 200, 480} {
+		res := responseWithTag(inv, code, statusText(code), "tltag", nil)
+		if tag, _ := res.To().Params.Get("tag"); tag != byeFrom {
+			t.Errorf("%d carries To tag %q, Teamline's BYE From tag %q", code, tag, byeFrom)
+		}
+	}
+	if _, ok := inv.To().Params.Get("tag"); ok {
+		t.Errorf("answering changed the INVITE's own To: %s", inv.To().Value())
+	}
+	// In a dialog (a re-INVITE) the caller's To tag stays as it is.
+	re := parseReq(t, strings.Replace(inv.String(), "To: <sip:hotline@127.0.0.1>", "To: <sip:hotline@127.0.0.1>;tag=tltag", 1))
+	if tag, _ := responseWithTag(re, 200, "OK", "other", nil).To().Params.Get("tag"); tag != "tltag" {
+		t.Errorf("re-INVITE answered with To tag %q, want the dialog's tltag", tag)
 	}
 }
