@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -195,4 +196,97 @@ func TestTransferFailureAndToThePool(t *testing.T) {
 	if tr := tl.transfers(t, rec.ID, 1)[0]; !tr.Completed || tr.Target != "pool" || tr.ToAgent != "nora" {
 		t.Errorf("recorded transfer = %+v, want the pool's nora", tr)
 	}
+}
+
+// An attended transfer from a real softphone: baresip (anna) talks to Erika,
+// calls her colleague alex through Teamline (a consultation: digest
+// authenticated, alex's phone gets Erika's call record and customer id and
+// who is handing her over), then transfers Erika's call to alex. Teamline
+// moves alex's leg from the consultation to Erika's call with a re-INVITE —
+// alex does not ring again — and ends both of anna's dialogs. Erika and alex
+// then hear each other; the record says attended, anna to alex.
+func TestAttendedTransferFromSoftphone(t *testing.T) {
+	t.Parallel()
+	tl := startTeamline(t, tlOptions{})
+	ctx := waitCtx(t, 60*time.Second)
+	anna := peer.StartBaresip(t, peer.BaresipOptions{Username: "anna", Password: passAnna, Registrar: tl.sip})
+	if err := anna.WaitRegistered(ctx); err != nil {
+		t.Fatalf("baresip did not register: %v", err)
+	}
+	customerRTP := peer.NewRTPEndpoint(t)
+	customer := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "customer_call.xml", Remote: tl.sip, Timeout: 50 * time.Second,
+		Keys: map[string]string{"rtp_port": fmt.Sprint(customerRTP.Port()), "caller": erika, "call_ms": "12000"},
+	})
+	toTeamline, err := customer.RemoteRTP(ctx)
+	if err != nil {
+		t.Fatalf("customer got no answer: %v", err)
+	}
+	customerRTP.StartSending(ctx, toTeamline, 0, 440)
+	if _, err := anna.WaitEvent(ctx, "CALL_ESTABLISHED"); err != nil {
+		t.Fatalf("anna never talked to the customer: %v", err)
+	}
+	record := tl.app.Presence.Status("anna").CallID
+
+	alex := tl.startSIPpAgent(t, "alex", passAlex, "agent_answer.xml", map[string]string{"hangup": "them"})
+	if _, err := anna.Command(ctx, "dial", "sip:alex@"+tl.sip); err != nil {
+		t.Fatalf("baresip dial: %v", err)
+	}
+	line, err := alex.uas.WaitLog(ctx, "CONTEXT ")
+	if err != nil {
+		t.Fatalf("alex was never rung for the consultation: %v", err)
+	}
+	if got := strings.Join(strings.Fields(line), ""); !strings.Contains(got, "call="+record) || !strings.Contains(got, "transferred_by=anna") {
+		t.Errorf("consultation context = %q, want Erika's call %s handed over by anna", line, record)
+	}
+	if _, err := anna.WaitEventCount(ctx, "CALL_ESTABLISHED", 2); err != nil {
+		t.Fatalf("anna's consultation with alex was not established: %v", err)
+	}
+
+	if _, err := anna.Command(ctx, "line", "1"); err != nil {
+		t.Fatalf("baresip line: %v", err)
+	}
+	if _, err := anna.Command(ctx, "transfer", "sip:alex@teamline.test"); err != nil {
+		t.Fatalf("baresip transfer: %v", err)
+	}
+	moved, err := alex.uas.WaitLog(ctx, "REINVITE_RTP ")
+	if err != nil {
+		t.Fatalf("alex's leg was not moved to the customer's call: %v", err)
+	}
+	if _, err := anna.WaitEventCount(ctx, "CALL_CLOSED", 2); err != nil {
+		t.Fatalf("anna's two calls did not both end: %v", err)
+	}
+	if n := strings.Count(alex.uas.Log(), "INVITE_RECEIVED"); n != 1 {
+		t.Errorf("alex was rung %d times, want once (the consultation)", n)
+	}
+
+	var ip string
+	var port int
+	if _, err := fmt.Sscanf(strings.Join(strings.Fields(moved[strings.Index(moved, "REINVITE_RTP"):]), " "),
+		"REINVITE_RTP ip=%s port=%d", &ip, &port); err != nil {
+		t.Fatalf("re-INVITE line %q: %v", moved, err)
+	}
+	heardBefore := customerRTP.Received()
+	alex.rtp.StartSending(ctx, netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(port)), 0, 700)
+	waitFor(t, ctx, "alex to hear the customer", func() bool {
+		got := alex.rtp.Received()
+		return got.Packets >= 25 && got.NonSilent && got.FreqHz > 400 && got.FreqHz < 480
+	})
+	waitFor(t, ctx, "the customer to hear alex", func() bool {
+		got := customerRTP.Received()
+		return len(got.SSRCs) > len(heardBefore.SSRCs) && got.Packets > heardBefore.Packets+25
+	})
+
+	if code, err := customer.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("customer: exit %d, %v", code, err)
+	}
+	if _, err := alex.uas.WaitLog(ctx, "HANGUP_RECEIVED"); err != nil {
+		t.Fatalf("alex never got the customer's hangup: %v", err)
+	}
+	tr := tl.transfers(t, record, 1)[0]
+	if !tr.Completed || tr.Kind != store.TransferAttended || tr.FromAgent != "anna" || tr.ToAgent != "alex" {
+		t.Errorf("transfer = %+v, want attended, anna -> alex, completed", tr)
+	}
+	tl.waitAgentState(t, "alex", "available")
+	tl.waitAgentState(t, "anna", "available")
 }

@@ -404,6 +404,22 @@ func (p *Presence) Renew(callID string) int {
 	return n
 }
 
+// Handover moves the agent's hold from call from to call to, keeping its
+// state: an agent who took a colleague's consultation call becomes the
+// agent of the customer's call the colleague transferred (an attended
+// transfer). It reports false, changing nothing, when from does not hold the
+// agent.
+func (p *Presence) Handover(agentID, from, to string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a, ok := p.agents[agentID]
+	if !ok || from == "" || to == "" || a.callID != from {
+		return false
+	}
+	a.callID = to
+	return true
+}
+
 // Holds reports whether callID holds the agent (ringing or on call).
 func (p *Presence) Holds(agentID, callID string) bool {
 	p.mu.Lock()

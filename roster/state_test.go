@@ -438,3 +438,31 @@ func TestSetAwayDefaultReason(t *testing.T) {
 		t.Errorf("SetAvailable(nobody) = %v", err)
 	}
 }
+
+// An attended transfer hands an agent's hold from the consultation call to
+// the customer's call: the agent stays on call, now released by that call.
+func TestHandoverMovesTheHold(t *testing.T) {
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	p := roster.NewPresenceWithOptions(roster.PresenceOptions{Now: func() time.Time { return now }})
+	if !p.TryReserve("alex", "consult-1") {
+		t.Fatal("alex could not be reserved")
+	}
+	p.Answered("alex", "consult-1")
+	if p.Handover("alex", "other-call", "customer-1") {
+		t.Fatal("a call that does not hold alex handed him over")
+	}
+	if !p.Handover("alex", "consult-1", "customer-1") {
+		t.Fatal("handover from the consultation call failed")
+	}
+	if st := p.Status("alex"); st.State != roster.OnCall || st.CallID != "customer-1" {
+		t.Fatalf("after the handover alex is %v on %q, want on call on customer-1", st.State, st.CallID)
+	}
+	p.Release("alex", "consult-1") // the consultation call ending changes nothing
+	if st := p.Status("alex"); st.State != roster.OnCall {
+		t.Fatalf("the consultation's release freed alex: %v", st.State)
+	}
+	p.Release("alex", "customer-1")
+	if st := p.Status("alex"); st.State == roster.OnCall {
+		t.Fatalf("the customer call's release left alex on call")
+	}
+}

@@ -97,10 +97,19 @@ type call struct {
 	stepBase      int
 	answered      atomic.Bool
 
-	trace    liveTrace              // the routing trace, for agents' screens
-	liveTeam atomic.Pointer[string] // the team, for agents' screens
-	offerPT  uint8                  // the G.711 payload type Teamline speaks to the caller in
-	byeCSeq  uint32
+	live liveInfo // what agents' screens show about the call
+
+	// Consultations (an agent calling a colleague): the agent, the
+	// customer call it is about (record id, "" for none), the colleague's
+	// answered leg, the channel a customer call takes the colleague over
+	// by, closed when the consultation ends.
+	consultBy   *roster.Agent
+	contextCall string
+	consultLeg  atomic.Pointer[agentLeg]
+	handovers   chan handover
+	consultDone chan struct{}
+	offerPT     uint8 // the G.711 payload type Teamline speaks to the caller in
+	byeCSeq     uint32
 }
 
 func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
@@ -109,6 +118,12 @@ func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 			s.handleReinvite(req, tx)
 			return
 		}
+	}
+	// An agent calling a colleague; on one box the agents' phones may
+	// share an address with a trunk, so this is told by who calls whom.
+	if s.agentToAgent(req) {
+		s.handleAgentInvite(req, tx)
+		return
 	}
 	trunk, ok := s.trunkFor(req)
 	if !ok {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	gosip "github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
@@ -43,6 +44,26 @@ type agentLeg struct {
 	// failStatus is the final status of a leg that failed, set before
 	// its legFailed event is sent.
 	failStatus int
+	// owner is the customer call that took this leg over from a
+	// consultation (an attended transfer); nil while c owns it.
+	owner atomic.Pointer[call]
+}
+
+// ownerCall is the call the leg's in-dialog requests belong to.
+func (l *agentLeg) ownerCall() *call {
+	if o := l.owner.Load(); o != nil {
+		return o
+	}
+	return l.c
+}
+
+// contextID is the call record an agent's screen shows for this call: a
+// consultation shows the customer call it is about.
+func (c *call) contextID() string {
+	if c.consultBy != nil {
+		return c.contextCall
+	}
+	return c.id
 }
 
 // newLeg builds the INVITE for one agent contact and starts its transaction.
@@ -73,6 +94,9 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte, events cha
 	name := c.display
 	if c.customer != nil && c.customer.Name != "" {
 		name = c.customer.Name
+		if c.consultBy != nil {
+			name = c.consultBy.Name + " about " + c.customer.Name
+		}
 	}
 	customer := c.customerID()
 	if customer == "" {
@@ -81,7 +105,12 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte, events cha
 	extra := []gosip.Header{
 		gosip.NewHeader("X-Teamline-Customer", customer),
 		gosip.NewHeader("X-Teamline-Team", c.team.ID),
-		gosip.NewHeader("X-Teamline-Call", c.id),
+	}
+	if id := c.contextID(); id != "" {
+		extra = append(extra, gosip.NewHeader("X-Teamline-Call", id))
+	}
+	if c.consultBy != nil {
+		extra = append(extra, gosip.NewHeader("X-Teamline-Consult-By", c.consultBy.ID))
 	}
 	if c.callbackID != "" {
 		extra = append(extra, gosip.NewHeader("X-Teamline-Callback", c.callbackID))
@@ -230,13 +259,17 @@ func (l *agentLeg) ack(*gosip.Request) {}
 func (l *agentLeg) byeReceived(*gosip.Request) {
 	l.remoteHungUp()
 	select {
-	case l.c.hangups <- hangup{by: store.HangupAgent, leg: l}:
+	case l.ownerCall().hangups <- hangup{by: store.HangupAgent, leg: l}:
 	default:
 	}
 }
 
 // currentSDP implements dialogEnd.
-func (l *agentLeg) currentSDP() []byte { return l.offer }
+func (l *agentLeg) currentSDP() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.offer
+}
 
 // legDestination picks where an INVITE to a binding goes: the Contact when
 // it names the host the REGISTER came from, else the source address of the
@@ -261,10 +294,10 @@ func legDestination(b Binding) string {
 
 // historyLink is the signed link to the call's customer view for one agent.
 func (c *call) historyLink(agentID string) string {
-	if c.s.opts.HistoryURL == nil {
+	if c.s.opts.HistoryURL == nil || c.contextID() == "" {
 		return ""
 	}
-	return c.s.opts.HistoryURL(c.id, agentID, c.customerID(), c.number)
+	return c.s.opts.HistoryURL(c.contextID(), agentID, c.customerID(), c.number)
 }
 
 // isBrowserTransport reports whether agents registered over transport are

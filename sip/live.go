@@ -53,34 +53,37 @@ func (l *liveCalls) get(id string) (*call, bool) {
 	return c, ok
 }
 
-// liveTrace holds a copy of the routing trace the call's goroutine
-// publishes before it rings anybody, so other goroutines can read it.
-type liveTrace struct{ p atomic.Pointer[[]string] }
+// liveInfo is what the call's goroutine publishes about itself for other
+// goroutines to read: a copy, replaced whole, never changed in place.
+type liveInfo struct{ p atomic.Pointer[LiveCall] }
 
-func (t *liveTrace) publish(trace []string) {
-	cp := append([]string(nil), trace...)
-	t.p.Store(&cp)
-}
-
-func (t *liveTrace) load() []string {
-	if p := t.p.Load(); p != nil {
-		return *p
+func (l *liveInfo) load() (LiveCall, bool) {
+	if p := l.p.Load(); p != nil {
+		return *p, true
 	}
-	return nil
+	return LiveCall{}, false
 }
 
-// LiveCall returns a call in progress by its record id.
+// publishLive publishes the call's identity, team and the given routing
+// trace (copied). Only the goroutine that owns the call's fields calls it.
+func (c *call) publishLive(trace []string) {
+	lc := &LiveCall{ID: c.id, Number: c.number, CustomerID: c.customerID(), Callback: c.callbackID,
+		Trace: append([]string(nil), trace...)}
+	if c.customer != nil {
+		lc.CustomerName = c.customer.Name
+	}
+	if c.team != nil {
+		lc.TeamID = c.team.ID
+	}
+	c.live.p.Store(lc)
+}
+
+// LiveCall returns a call in progress by its record id, as its goroutine
+// last published it (before each routing step and on transfers).
 func (s *Server) LiveCall(id string) (LiveCall, bool) {
 	c, ok := s.live.get(id)
 	if !ok {
 		return LiveCall{}, false
 	}
-	lc := LiveCall{ID: c.id, Number: c.number, CustomerID: c.customerID(), Trace: c.trace.load(), Callback: c.callbackID}
-	if c.customer != nil {
-		lc.CustomerName = c.customer.Name
-	}
-	if t := c.liveTeam.Load(); t != nil {
-		lc.TeamID = *t
-	}
-	return lc, true
+	return c.live.load()
 }

@@ -146,6 +146,7 @@ type Server struct {
 	noCallbacks noCallbacks
 	dialogs     dialogs
 	live        liveCalls
+	consults    consults
 	calls       sync.WaitGroup
 	active      atomic.Int64
 	draining    atomic.Bool

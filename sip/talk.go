@@ -115,7 +115,7 @@ func (x *talkLoop) startTransfer(ctx context.Context, tr transferRequest, retry 
 	c.transferredBy = tr.from.agent.ID
 	c.routing.Note("transfer " + strconv.Itoa(x.transfers) + ": " + tr.from.agent.ID + " transfers the call (" +
 		string(tr.kind) + ") to " + tr.target.name)
-	c.trace.publish(c.routing.Trace())
+	c.publishLive(c.routing.Trace())
 	c.log.Info().Str("from_agent", tr.from.agent.ID).Str("target", tr.target.name).Str("kind", string(tr.kind)).
 		Msg("transfer: ringing the target")
 
@@ -126,6 +126,13 @@ func (x *talkLoop) startTransfer(ctx context.Context, tr transferRequest, retry 
 			c.log.Debug().Err(err).Msg("transfer progress not notified")
 		}
 	}()
+	done := make(chan transferResult, 1)
+	x.xferDone = done
+	if tr.consult != nil {
+		// Attended: the colleague is on the line already.
+		go func() { done <- c.takeOver(xctx, tr.consult) }()
+		return
+	}
 	// The customer hears ringback while the target's phone rings.
 	go func() {
 		for xctx.Err() == nil {
@@ -134,8 +141,6 @@ func (x *talkLoop) startTransfer(ctx context.Context, tr transferRequest, retry 
 			}
 		}
 	}()
-	done := make(chan transferResult, 1)
-	x.xferDone = done
 	n := x.transfers
 	go func() { done <- c.ringTransfer(xctx, tr, n) }()
 }
@@ -209,7 +214,13 @@ func (x *talkLoop) finishTransfer(ctx context.Context, r transferResult) (retry 
 		return nil, true
 	}
 	to := r.winner
-	if err := to.connectMedia(c.media); err != nil {
+	var err error
+	if r.moved {
+		err = to.moveMedia(ctx, c)
+	} else {
+		err = to.connectMedia(c.media)
+	}
+	if err != nil {
 		c.log.Warn().Err(err).Str("agent", to.agent.ID).Msg("transfer target answered with unusable SDP")
 		to.hangup()
 		to.closeMedia()
@@ -232,7 +243,7 @@ func (x *talkLoop) finishTransfer(ctx context.Context, r transferResult) (retry 
 	x.leg = to
 	x.legDone = to.mediaDone()
 	c.routing.Note("transfer " + strconv.Itoa(x.transfers) + ": " + to.agent.ID + " took the call from " + from.agent.ID)
-	c.trace.publish(c.routing.Trace())
+	c.publishLive(c.routing.Trace())
 	x.record(r, "")
 	c.log.Info().Str("from_agent", from.agent.ID).Str("to_agent", to.agent.ID).Msg("transfer completed")
 	// The transferring agent learns the outcome, then their leg ends.

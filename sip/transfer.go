@@ -41,12 +41,18 @@ type transferRequest struct {
 	kind     store.TransferKind
 	referSeq uint32
 	at       time.Time
+	// consult is the consultation whose colleague takes the call, for an
+	// attended transfer.
+	consult *call
 }
 
 // transferResult is how ringing the target ended: the leg that answered, or
 // why nobody did.
 type transferResult struct {
 	winner *agentLeg
+	// moved says the winner comes from a consultation: their media must
+	// be moved, not connected.
+	moved  bool
 	status int
 	reason string
 }
@@ -60,11 +66,13 @@ const PoolTransferUser = "pool"
 // claim the call.
 const transferStepBase = 1000
 
-// handleRefer accepts a blind transfer from the agent on a call, or says why
-// not: 481 for no such dialog, 403 when the sender is not an agent on a
-// call, 400 for an unreadable Refer-To, 404 for an unknown target, 491 while
-// another transfer of the call is in progress, 501 for Replaces (attended
-// transfer through a consultation call).
+// handleRefer accepts a transfer from the agent on a call — attended when
+// the agent has a consultation with the target (named by Replaces, or the
+// colleague of the agent's consultation), else blind — or says why not: 481
+// for no such dialog, 403 when the sender is not an agent on a customer's
+// call or Replaces names another agent's consultation, 400 for an
+// unreadable Refer-To, 404 for an unknown target or consultation, 491 while
+// another transfer of the call is in progress.
 func (s *Server) handleRefer(req *gosip.Request, tx gosip.ServerTransaction) {
 	callID := req.CallID().Value()
 	d, ok := s.dialogs.get(callID)
@@ -73,12 +81,12 @@ func (s *Server) handleRefer(req *gosip.Request, tx gosip.ServerTransaction) {
 		return
 	}
 	leg, ok := d.(*agentLeg)
-	if !ok || leg.c.transfers == nil {
+	if !ok || leg.ownerCall().transfers == nil {
 		s.log.Info().Str("call_id", callID).Msg("REFER from a leg that cannot transfer: 403")
 		s.respond(req, tx, 403)
 		return
 	}
-	c := leg.c
+	c := leg.ownerCall()
 	// The leg's logger was set before the leg entered the dialogs map.
 	log := leg.log
 	uri, err := referTo(req)
@@ -87,22 +95,40 @@ func (s *Server) handleRefer(req *gosip.Request, tx gosip.ServerTransaction) {
 		s.respond(req, tx, 400)
 		return
 	}
-	if _, replaces := uri.Headers.Get("Replaces"); replaces {
-		log.Info().Msg("REFER with Replaces (attended transfer) is not supported: 501")
-		s.respond(req, tx, 501)
-		return
-	}
-	target, ok := s.transferTarget(uri.User)
-	if !ok || (target.agent != nil && target.agent.ID == leg.agent.ID) {
-		log.Info().Str("target", uri.User).Msg("REFER to an unknown target: 404")
-		s.respond(req, tx, 404)
-		return
+	tr := transferRequest{from: leg, kind: store.TransferBlind, referSeq: req.CSeq().SeqNo, at: time.Now()}
+	if replaces, ok := uri.Headers.Get("Replaces"); ok {
+		k, found := s.consults.get(replacesCallID(replaces))
+		if !found {
+			log.Info().Str("replaces", replaces).Msg("REFER replaces no consultation Teamline knows: 404")
+			s.respond(req, tx, 404)
+			return
+		}
+		if k.consultBy.ID != leg.agent.ID {
+			log.Warn().Str("consult_by", k.consultBy.ID).Msg("REFER replaces another agent's consultation: 403")
+			s.respond(req, tx, 403)
+			return
+		}
+		colleague := k.consultLeg.Load().agent
+		tr.kind, tr.consult = store.TransferAttended, k
+		tr.target = transferTarget{name: colleague.Username, agent: colleague}
+	} else {
+		target, ok := s.transferTarget(uri.User)
+		if !ok || (target.agent != nil && target.agent.ID == leg.agent.ID) {
+			log.Info().Str("target", uri.User).Msg("REFER to an unknown target: 404")
+			s.respond(req, tx, 404)
+			return
+		}
+		tr.target = target
+		if target.agent != nil {
+			if k, found := s.consults.between(leg.agent.ID, target.agent.ID); found {
+				tr.kind, tr.consult = store.TransferAttended, k
+			}
+		}
 	}
 	if !c.transferring.CompareAndSwap(false, true) {
 		s.respond(req, tx, 491)
 		return
 	}
-	tr := transferRequest{from: leg, target: target, kind: store.TransferBlind, referSeq: req.CSeq().SeqNo, at: time.Now()}
 	select {
 	case c.transfers <- tr:
 	default:
@@ -115,7 +141,7 @@ func (s *Server) handleRefer(req *gosip.Request, tx gosip.ServerTransaction) {
 	if err := tx.Respond(res); err != nil {
 		log.Debug().Err(err).Msg("202 to REFER not sent")
 	}
-	log.Info().Str("target", target.name).Msg("agent transfers the call")
+	log.Info().Str("target", tr.target.name).Str("kind", string(tr.kind)).Msg("agent transfers the call")
 }
 
 // referTo reads the REFER's Refer-To URI.
