@@ -27,8 +27,9 @@ phones: ## the browser phone pages' SIP libraries (node/npm, bundles), without t
 run: build prompts phones ## start the demo (own PostgreSQL when DATABASE_URL is unset); Ctrl-C stops it
 	@scripts/run.sh $(BIN) $(CONFIG)
 
-test: prompts browser-deps ## run all tests against real PostgreSQL, SIPp and baresip (race detector on)
-	$(GO) test -race -count=1 -timeout 15m ./...
+test: prompts browser-deps ## run all tests against real PostgreSQL, SIPp, baresip and Chromium (race detector on; screenshots in e2e/artifacts/)
+	@mkdir -p e2e/artifacts
+	TEAMLINE_ARTIFACTS=$(CURDIR)/e2e/artifacts $(GO) test -race -count=1 -timeout 15m ./...
 
 test-race: test ## alias of test (the race detector is always on)
 
@@ -38,7 +39,7 @@ lint: ## gofmt, go vet, staticcheck
 	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	$(STATICCHECK) ./...
 
-bench: ## call rate vs Kamailio, media relay, Go micro-benchmarks (figures only; BENCH_QUICK=1 for < 2 min)
+bench: ## call rate vs Kamailio, media relay, browser agents, Go micro-benchmarks (figures only; BENCH_QUICK=1 for < 2 min)
 	$(GO) run ./bench/cmd/tlbench $(BENCH_FLAGS)
 
 bench-go: ## only the Go micro-benchmarks of the hot paths

@@ -2,77 +2,79 @@ package web
 
 import (
 	"context"
-	"html/template"
 	"net/http"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/teamline/teamline/store"
+	"github.com/teamline/teamline/roster"
 )
 
-// CallHistory is what the history page reads.
-type CallHistory interface {
-	RecentCalls(ctx context.Context, customerID string, limit int) ([]store.Call, error)
+// Deps are what Teamline's HTTP side works with. History, Roster, Agents
+// and Links are required; the rest may be nil.
+type Deps struct {
+	// History reads call records and notes and stores notes.
+	History History
+	// Roster returns the current roster (agents' logins and names, teams).
+	Roster func() *roster.Snapshot
+	// Agents is the live agent state the console shows and changes.
+	Agents Agents
+	// Live returns a call ringing or in progress by its record id.
+	Live func(callID string) (LiveCall, bool)
+	// OpenCallbacks returns the caller's open callbacks.
+	OpenCallbacks func(ctx context.Context, number string) ([]OpenCallback, error)
+	// Links signs and checks the Call-Info links.
+	Links *LinkSigner
+	// SIP says how the console's page reaches the SIP side.
+	SIP func() SIPAccess
+	// Metrics serves /metrics.
+	Metrics http.Handler
+	// Log is the HTTP side's logger.
+	Log zerolog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
-// NewHandler returns Teamline's HTTP handler.
-func NewHandler(calls CallHistory, links *LinkSigner, metrics http.Handler, log zerolog.Logger) http.Handler {
+// NewHandler returns Teamline's HTTP handler: health, metrics, the
+// wallboard, the browser phone pages, the agent console under /console/ and
+// the Call-Info page under /history.
+func NewHandler(d Deps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	log := d.Log
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics)
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", d.Metrics)
+	}
 	mux.HandleFunc("GET /wallboard", serveWallboard)
 	dist, err := FindPhonesDist()
 	if err != nil {
-		log.Warn().Err(err).Msg("browser phone pages are served without their SIP libraries (run `make browser-deps`)")
+		log.Warn().Err(err).Msg("browser phone pages and the console are served without their SIP libraries (run `make browser-deps`)")
 	}
 	mux.Handle("GET /phones/", PhonesHandler(dist))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /history", func(w http.ResponseWriter, r *http.Request) {
-		customerID, number, ok := links.Verify(r.URL.Query())
-		if !ok {
-			http.Error(w, "this link is invalid or has expired", http.StatusForbidden)
-			return
-		}
-		page := historyPage{CustomerID: customerID, Number: number}
-		if customerID != "" {
-			ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-			defer cancel()
-			calls, err := calls.RecentCalls(ctx, customerID, 20)
-			if err != nil {
-				log.Warn().Err(err).Str("customer", customerID).Msg("history page: recent calls")
-				page.Error = "The call history is not available right now."
-			}
-			page.Calls = calls
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		if err := historyTmpl.Execute(w, page); err != nil {
-			log.Debug().Err(err).Msg("history page")
-		}
-	})
+
+	view := &viewer{live: d.Live, history: d.History, callbacks: d.OpenCallbacks, roster: d.Roster, log: log}
+	ci := &callInfo{links: d.Links, view: view, notes: d.History, log: log}
+	mux.HandleFunc("GET "+historyPath, ci.page)
+	mux.HandleFunc("POST "+historyPath+"/notes", ci.addNote)
+
+	con := &console{
+		sessions: newSessions(d.Now),
+		limiter:  newLoginLimiter(d.Now),
+		seen:     newSeenCalls(d.Now),
+		roster:   d.Roster,
+		agents:   d.Agents,
+		view:     view,
+		history:  d.History,
+		sip:      d.SIP,
+		log:      log,
+		now:      d.Now,
+	}
+	con.routes(mux)
 	return mux
 }
-
-type historyPage struct {
-	CustomerID, Number, Error string
-	Calls                     []store.Call
-}
-
-var historyTmpl = template.Must(template.New("history").Funcs(template.FuncMap{
-	"when": func(t time.Time) string { return t.Format("2006-01-02 15:04") },
-}).Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Teamline – {{.Number}}</title></head>
-<body>
-<h1>Caller {{.Number}}</h1>
-{{if .CustomerID}}<p>Customer <strong>{{.CustomerID}}</strong></p>{{else}}<p>No customer record for this number.</p>{{end}}
-{{if .Error}}<p>{{.Error}}</p>{{end}}
-<h2>Last contacts</h2>
-{{if .Calls}}<table>
-<tr><th>When</th><th>Team</th><th>Agent</th><th>Outcome</th></tr>
-{{range .Calls}}<tr><td>{{when .CreatedAt}}</td><td>{{.TeamID}}</td><td>{{.AgentID}}</td><td>{{.Outcome}}</td></tr>
-{{end}}</table>{{else}}<p>No earlier calls.</p>{{end}}
-</body></html>
-`))

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -281,7 +282,7 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 		DefaultCountry:   cfg.DefaultCountry,
 		RingTimeout:      cfg.Calls.RingTimeout,
 		MaxCallDuration:  cfg.Calls.MaxDuration,
-		HistoryURL:       func(_, _, customerID, number string) string { return links.CustomerURL(customerID, number) },
+		HistoryURL:       links.CallURL,
 	}, sip.Deps{
 		Roster:    func() *roster.Snapshot { return snap },
 		Presence:  presence,
@@ -323,7 +324,25 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 	}, log)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apiHandler)
-	mux.Handle("/", web.NewHandler(st, links, m.Handler(), log.With().Str("component", "http").Logger()))
+	mux.Handle("/", web.NewHandler(web.Deps{
+		History: st, Roster: func() *roster.Snapshot { return snap }, Agents: presence, Links: links,
+		Metrics: m.Handler(), Log: log.With().Str("component", "http").Logger(),
+		Live: func(id string) (web.LiveCall, bool) {
+			lc, ok := sipSrv.LiveCall(id)
+			return web.LiveCall{ID: lc.ID, Number: lc.Number, CustomerID: lc.CustomerID,
+				CustomerName: lc.CustomerName, TeamID: lc.TeamID, Trace: lc.Trace}, ok
+		},
+		OpenCallbacks: func(ctx context.Context, number string) ([]web.OpenCallback, error) {
+			c, err := callbacks.OpenCallback(ctx, number)
+			if errors.Is(err, callback.ErrNotFound) {
+				return nil, nil
+			} else if err != nil {
+				return nil, err
+			}
+			return []web.OpenCallback{{SlotStart: c.SlotStart, SlotEnd: c.SlotEnd, State: string(c.State), Reason: c.Reason}}, nil
+		},
+		SIP: func() web.SIPAccess { return consoleSIP(cfg, sipSrv) },
+	}))
 	var handler http.Handler = mux
 	if opts.Pprof {
 		handler = withPprof(handler)
@@ -517,6 +536,19 @@ func callbackConfig(cfg *config.Config, snap *roster.Snapshot, rt *router.Router
 			AttemptTimeout: cfg.Callbacks.AttemptTimeout,
 		},
 	}
+}
+
+// consoleSIP tells the agent console's page where to register: the
+// WebSocket listeners at the advertised host, and the SIP domain.
+func consoleSIP(cfg *config.Config, s *sip.Server) web.SIPAccess {
+	acc := web.SIPAccess{Domain: cfg.SIP.Domain}
+	if cfg.SIP.WS != "" {
+		acc.WebSocketURLs = append(acc.WebSocketURLs, "ws://"+net.JoinHostPort(cfg.SIP.AdvertiseHost, strconv.Itoa(int(s.WSAddr().Port()))))
+	}
+	if cfg.SIP.WSS != "" {
+		acc.WebSocketURLs = append(acc.WebSocketURLs, "wss://"+net.JoinHostPort(cfg.SIP.AdvertiseHost, strconv.Itoa(int(s.WSSAddr().Port()))))
+	}
+	return acc
 }
 
 // lateDialer hands callback attempts to the SIP server once it exists.
