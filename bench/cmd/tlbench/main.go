@@ -11,7 +11,12 @@
 //  3. media relay: N concurrent calls with G.711 RTP both ways at 20 ms from
 //     the harness's own generator, which measures loss, reordering and
 //     latency;
-//  4. the Go micro-benchmarks of the hot paths.
+//  4. browser agents: N concurrent calls whose agent leg is WebRTC (pion
+//     peers of the harness's own that register over SIP-over-WebSocket and
+//     answer with ICE and DTLS-SRTP), the trunk leg plain RTP, with
+//     Teamline's CPU per call as a ratio to plain relayed calls at the
+//     same N;
+//  5. the Go micro-benchmarks of the hot paths.
 //
 // Targets are printed next to the figures; nothing here fails on a timing.
 // A table goes to stdout and the same figures as JSON to bench/results/.

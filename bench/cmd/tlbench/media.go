@@ -110,7 +110,8 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	// Each call carries 50 packets/s each way.
 	st := mediaStep{Calls: n, ExpectedPPS: float64(2 * n * int(time.Second/ptime))}
 	// Streams 0..n-1 are the callers' ends, n..2n-1 the agents'.
-	g, err := newGenerator(2 * n)
+	// The agents' SIPp binds uasPort after the generator's sockets.
+	g, err := newMixedGenerator(2*n, 0, e.uasPort)
 	if err != nil {
 		return st, fmt.Errorf("rtp sockets: %w", err)
 	}
@@ -231,7 +232,41 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	if err := callers.wait(wctx); err != nil {
 		e.note("media %d: callers did not finish: %v", n, err)
 	}
+	// The agents' SIPp must see Teamline's last BYEs before it stops, or
+	// those agents stay on a call (until the BYE times out) into the next
+	// step and refuse its calls.
+	if !e.waitCallsEnded(ctx, 10*time.Second) {
+		e.note("media %d: Teamline still had calls up 10s after the callers ended", n)
+	}
 	return st, nil
+}
+
+// waitCallsEnded waits, at most within, until Teamline reports no call in
+// progress on /metrics. It reports whether it saw that.
+func (e *env) waitCallsEnded(ctx context.Context, within time.Duration) bool {
+	c := httpClient()
+	deadline := time.Now().Add(within)
+	for {
+		res, err := c.Get(e.metricsURL())
+		if err == nil {
+			v := parseMetrics(res.Body, "teamline_calls_active")["teamline_calls_active"]
+			res.Body.Close()
+			if v == 0 {
+				return true
+			}
+			if v < 0 {
+				return true // not served: nothing to wait for
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // logTail reads the lines a SIPp log gained since the last call.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,8 @@ type options struct {
 	media       []int
 	mediaWindow time.Duration
 	mediaSetup  int
+	browser     []int
+	browserRate int
 	benchtime   string
 	skip        map[string]bool
 	out         string
@@ -43,10 +46,15 @@ const (
 	quickBenchtime   = "100ms"
 	defaultHold      = time.Second
 	defaultSetupRate = 400
+	fullBrowser      = "50,100,250,500"
+	quickBrowser     = "50,100"
+	// defaultBrowserRate is lower than media's: every browser call costs
+	// both sides an ICE check and a DTLS handshake.
+	defaultBrowserRate = 100
 )
 
 // parts names the parts -skip accepts.
-var parts = []string{"teamline", "kamailio", "media", "micro"}
+var parts = []string{"teamline", "kamailio", "media", "browser", "micro"}
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	quick := os.Getenv("BENCH_QUICK") == "1"
@@ -61,6 +69,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	media := fs.String("media", "", "concurrent relayed calls per media step (default "+fullMedia+", quick "+quickMedia+")")
 	fs.DurationVar(&o.mediaWindow, "media-window", 0, "measurement window of one media step (default 8s, quick 3s)")
 	fs.IntVar(&o.mediaSetup, "media-setup-rate", defaultSetupRate, "calls/s at which media calls are set up")
+	browser := fs.String("browser", "", "concurrent calls with a WebRTC agent leg per browser step (default "+fullBrowser+", quick "+quickBrowser+")")
+	fs.IntVar(&o.browserRate, "browser-setup-rate", defaultBrowserRate, "calls/s at which browser calls are set up")
 	fs.StringVar(&o.benchtime, "benchtime", "", "-benchtime of the Go micro-benchmarks (default 500ms, quick 100ms)")
 	skip := fs.String("skip", "", "comma-separated parts to skip: "+strings.Join(parts, ","))
 	fs.StringVar(&o.out, "out", "bench/results", "directory for the JSON results (relative to the module root)")
@@ -90,6 +100,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if o.media, err = parseInts(pick(*media, fullMedia, quickMedia)); err != nil {
 		return nil, fmt.Errorf("-media: %w", err)
 	}
+	if o.browser, err = parseInts(pick(*browser, fullBrowser, quickBrowser)); err != nil {
+		return nil, fmt.Errorf("-browser: %w", err)
+	}
 	if o.step == 0 {
 		o.step = fullStep
 		if o.quick {
@@ -118,11 +131,13 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		}
 		o.skip[s] = true
 	}
-	if o.hold <= 0 || o.step <= 0 || o.mediaWindow <= 0 || o.mediaSetup <= 0 {
-		return nil, fmt.Errorf("-hold, -step, -media-window and -media-setup-rate must be positive")
+	if o.hold <= 0 || o.step <= 0 || o.mediaWindow <= 0 || o.mediaSetup <= 0 || o.browserRate <= 0 {
+		return nil, fmt.Errorf("-hold, -step, -media-window, -media-setup-rate and -browser-setup-rate must be positive")
 	}
 	if o.agents == 0 {
-		o.agents = agentsFor(o.rates, o.media, o.hold)
+		// The browser part measures plain relayed calls at its own Ns
+		// too, with the SIPp agents.
+		o.agents = agentsFor(o.rates, append(slices.Clone(o.media), o.browser...), o.hold)
 	}
 	return o, nil
 }
@@ -140,6 +155,15 @@ func agentsFor(rates, media []int, hold time.Duration) int {
 		n = max(n, m+100)
 	}
 	return max(n, 200)
+}
+
+// maxOf is the largest of v (0 for none).
+func maxOf(v []int) int {
+	m := 0
+	for _, x := range v {
+		m = max(m, x)
+	}
+	return m
 }
 
 // parseInts reads "100,250,500".

@@ -148,7 +148,7 @@ func TestApplyMediaLines(t *testing.T) {
 
 func TestTeamlineConfigRouting(t *testing.T) {
 	t.Parallel()
-	cfg := teamlineConfig(5060, 8080, 3, "pw")
+	cfg := teamlineConfig(5060, 0, 8080, 3, "pw")
 	for _, want := range []string{`prefixes: ["+493010002"]`, `username: "a00002"`, `digest_algorithms: ["MD5"]`, `default_team: "t00000"`} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("config lacks %s", want)

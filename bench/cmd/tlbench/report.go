@@ -22,25 +22,29 @@ type results struct {
 	Teamline *rateRun  `json:"teamline_call_rate,omitempty"`
 	Kamailio *rateRun  `json:"kamailio_call_rate,omitempty"`
 	// Ratio is Teamline's highest zero-failure rate over Kamailio's.
-	Ratio   float64   `json:"teamline_over_kamailio,omitempty"`
-	Media   *mediaRun `json:"media_relay,omitempty"`
-	Micro   *microRun `json:"micro_benchmarks,omitempty"`
-	Targets []target  `json:"targets"`
-	Notes   []string  `json:"notes,omitempty"`
+	Ratio   float64     `json:"teamline_over_kamailio,omitempty"`
+	Media   *mediaRun   `json:"media_relay,omitempty"`
+	Browser *browserRun `json:"browser,omitempty"`
+	Micro   *microRun   `json:"micro_benchmarks,omitempty"`
+	Targets []target    `json:"targets"`
+	Notes   []string    `json:"notes,omitempty"`
 }
 
 // settings are the knobs of the run.
 type settings struct {
-	Rates       []int  `json:"rates_cps"`
-	Step        string `json:"step"`
-	Hold        string `json:"hold"`
-	Agents      int    `json:"agents"`
-	Media       []int  `json:"media_calls"`
-	MediaWindow string `json:"media_window"`
-	Benchtime   string `json:"benchtime"`
+	Rates            []int  `json:"rates_cps"`
+	Step             string `json:"step"`
+	Hold             string `json:"hold"`
+	Agents           int    `json:"agents"`
+	Media            []int  `json:"media_calls"`
+	MediaWindow      string `json:"media_window"`
+	Browser          []int  `json:"browser_calls"`
+	BrowserSetupRate int    `json:"browser_setup_rate"`
+	Benchtime        string `json:"benchtime"`
 }
 
-// target is one figure of issue 5 against its goal; never an assertion.
+// target is one figure of issue 5 (or 8) against its goal; never an
+// assertion.
 type target struct {
 	What   string `json:"what"`
 	Goal   string `json:"goal"`
@@ -94,6 +98,14 @@ func (r *results) evaluate() {
 		}
 		ts = append(ts, target{"relayed G.711 calls per core, loss < 0.01 %, added p99 < 1 ms", ">= 1500", fmt.Sprint(best), yesNo(best >= 1500, len(r.Media.Steps) > 0)})
 		ts = append(ts, target{"memory per active call (" + what + ")", "< 30 KB", fmt.Sprintf("%.1f KB", kb), yesNo(kb < 30, len(r.Media.Steps) > 0)})
+	}
+	if r.Browser != nil {
+		if st, ok := r.Browser.headline(); ok {
+			ts = append(ts, target{fmt.Sprintf("browser call / plain relayed call, Teamline CPU per call at %d calls", st.Calls),
+				fmt.Sprintf("<= %.0fx", browserRatioGoal), fmt.Sprintf("%.2fx", st.Ratio), yesNo(st.Ratio <= browserRatioGoal, true)})
+		} else {
+			ts = append(ts, target{"browser call / plain relayed call, Teamline CPU per call", fmt.Sprintf("<= %.0fx", browserRatioGoal), "not measured", "n/a"})
+		}
 	}
 	if r.Micro != nil {
 		var route *microResult
@@ -172,6 +184,9 @@ func (r *results) printTable(w io.Writer) {
 			fmt.Fprintf(w, "stopped: %s\n", m.Error)
 		}
 	}
+	if b := r.Browser; b != nil {
+		b.printTable(w, r.Settings.MediaWindow)
+	}
 	if m := r.Micro; m != nil {
 		fmt.Fprintf(w, "\nGo micro-benchmarks (GOMAXPROCS=1, -benchtime %s)\n", r.Settings.Benchtime)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -185,7 +200,7 @@ func (r *results) printTable(w io.Writer) {
 		}
 	}
 	if len(r.Targets) > 0 {
-		fmt.Fprintf(w, "\nTargets of issue 5 (figures, not assertions)\n")
+		fmt.Fprintf(w, "\nTargets of issues 5 and 8 (figures, not assertions)\n")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "figure\tgoal\tactual\tmet\t")
 		for _, t := range r.Targets {

@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,17 +30,23 @@ const (
 )
 
 // stream is one RTP sender and receiver socket, the media end of one side
-// of one call.
+// of one call. A virtual stream (conn nil) has no socket: it hands its
+// packets to out, e.g. a WebRTC track that encrypts them, and whoever
+// receives for it calls generator.countRTP.
 type stream struct {
 	id    uint32
 	conn  *net.UDPConn
 	port  int
 	dst   atomic.Pointer[netip.AddrPort] // nil: not sending
+	out   atomic.Pointer[packetOut]      // virtual streams: nil not sending
 	seq   uint16
 	ts    uint32
 	count uint32
 	buf   [packetLen]byte
 }
+
+// packetOut is where a virtual stream writes its RTP packets.
+type packetOut struct{ w io.Writer }
 
 // generator sends G.711-sized RTP on every stream at 20 ms and receives on
 // the same sockets. Each payload carries the send time, the sending stream,
@@ -51,8 +59,14 @@ type generator struct {
 	epoch     atomic.Uint32 // written into packets
 	measuring atomic.Uint32 // the epoch being counted; 0 none
 
-	sent      atomic.Uint64
-	recv      atomic.Uint64
+	sent atomic.Uint64
+	recv atomic.Uint64
+	// split divides the streams into two directions for sentDir and
+	// recvDir: packets sent by streams below it are direction 0, the
+	// others direction 1 (0: everything is direction 0).
+	split     uint32
+	sentDir   [2]atomic.Uint64
+	recvDir   [2]atomic.Uint64
 	reordered atomic.Uint64
 	highest   []atomic.Uint32 // per sending stream: highest counter+1 received
 	hist      []atomic.Uint64
@@ -65,7 +79,14 @@ type generator struct {
 }
 
 // newGenerator opens n loopback sockets.
-func newGenerator(n int) (*generator, error) {
+func newGenerator(n int) (*generator, error) { return newMixedGenerator(n, 0) }
+
+// newMixedGenerator opens udp loopback sockets (streams 0..udp-1) on
+// ephemeral ports other than avoid (a port another process is about to
+// bind, such as the agents' SIPp) and adds virtual streams
+// udp..udp+virtual-1, which send through their out writer.
+func newMixedGenerator(udp, virtual int, avoid ...int) (*generator, error) {
+	n := udp + virtual
 	g := &generator{
 		base:    time.Now(),
 		highest: make([]atomic.Uint32, n),
@@ -73,13 +94,29 @@ func newGenerator(n int) (*generator, error) {
 		stop:    make(chan struct{}),
 	}
 	g.epoch.Store(1)
-	for i := range n {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			g.close()
-			return nil, err
+	// A socket that lands on a port to avoid stays open until the others
+	// are bound, so that the kernel hands out another one.
+	var parked []*net.UDPConn
+	defer func() {
+		for _, c := range parked {
+			c.Close()
 		}
-		s := &stream{id: uint32(i), conn: c, port: c.LocalAddr().(*net.UDPAddr).Port}
+	}()
+	for i := range n {
+		s := &stream{id: uint32(i)}
+		for i < udp && s.conn == nil {
+			c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				g.close()
+				return nil, err
+			}
+			port := c.LocalAddr().(*net.UDPAddr).Port
+			if slices.Contains(avoid, port) {
+				parked = append(parked, c)
+				continue
+			}
+			s.conn, s.port = c, port
+		}
 		s.buf[0] = 0x80 // RTP version 2
 		s.buf[1] = 0    // PCMU
 		binary.BigEndian.PutUint32(s.buf[8:12], uint32(i)+1)
@@ -124,8 +161,13 @@ func (g *generator) send() {
 }
 
 func (g *generator) sendOne(s *stream) {
-	dst := s.dst.Load()
-	if dst == nil {
+	var dst *netip.AddrPort
+	var out *packetOut
+	if s.conn != nil {
+		if dst = s.dst.Load(); dst == nil {
+			return
+		}
+	} else if out = s.out.Load(); out == nil {
 		return
 	}
 	epoch := g.epoch.Load()
@@ -139,9 +181,24 @@ func (g *generator) sendOne(s *stream) {
 	binary.BigEndian.PutUint32(p[8:12], s.id)
 	binary.BigEndian.PutUint32(p[12:16], epoch)
 	binary.BigEndian.PutUint32(p[16:20], s.count)
-	if _, err := s.conn.WriteToUDPAddrPort(s.buf[:], *dst); err == nil && epoch == g.measuring.Load() {
-		g.sent.Add(1)
+	var err error
+	if out != nil {
+		_, err = out.w.Write(s.buf[:])
+	} else {
+		_, err = s.conn.WriteToUDPAddrPort(s.buf[:], *dst)
 	}
+	if err == nil && epoch == g.measuring.Load() {
+		g.sent.Add(1)
+		g.sentDir[g.direction(s.id)].Add(1)
+	}
+}
+
+// direction is 0 or 1 for a packet sent by stream id (see split).
+func (g *generator) direction(id uint32) int {
+	if g.split > 0 && id >= g.split {
+		return 1
+	}
+	return 0
 }
 
 // receive reads every stream's socket from one goroutine blocked in
@@ -158,6 +215,9 @@ func (g *generator) receive() {
 	defer syscall.Close(epfd)
 	fds := make([]int, len(g.streams))
 	for i, s := range g.streams {
+		if s.conn == nil {
+			continue // virtual: received elsewhere
+		}
 		rc, err := s.conn.SyscallConn()
 		if err != nil {
 			g.recvErr.Store(fmt.Errorf("raw conn: %w", err))
@@ -226,8 +286,46 @@ func (g *generator) count(buf []byte) {
 	if len(buf) != packetLen {
 		return
 	}
+	g.countPayload(buf[rtpHeader:])
+}
+
+// countRTP records one received RTP packet whose header may carry CSRCs,
+// an extension or padding (a packet that went through a WebRTC stack).
+func (g *generator) countRTP(pkt []byte) {
+	if p, ok := rtpPayload(pkt); ok {
+		g.countPayload(p)
+	}
+}
+
+// rtpPayload returns the payload of an RTP packet (RFC 3550 section 5.1):
+// after the fixed header, CSRCs and extension, before any padding.
+func rtpPayload(pkt []byte) ([]byte, bool) {
+	if len(pkt) < rtpHeader || pkt[0]>>6 != 2 {
+		return nil, false
+	}
+	off := rtpHeader + 4*int(pkt[0]&0x0f)
+	if pkt[0]&0x10 != 0 {
+		if len(pkt) < off+4 {
+			return nil, false
+		}
+		off += 4 + 4*int(binary.BigEndian.Uint16(pkt[off+2:off+4]))
+	}
+	end := len(pkt)
+	if pkt[0]&0x20 != 0 && end > 0 {
+		end -= int(pkt[end-1])
+	}
+	if off > end {
+		return nil, false
+	}
+	return pkt[off:end], true
+}
+
+// countPayload records one received payload of the generator's format.
+func (g *generator) countPayload(p []byte) {
+	if len(p) != payloadLen {
+		return
+	}
 	at := time.Since(g.base)
-	p := buf[rtpHeader:]
 	epoch := binary.BigEndian.Uint32(p[12:16])
 	if epoch == 0 || epoch != g.measuring.Load() {
 		return
@@ -237,6 +335,7 @@ func (g *generator) count(buf []byte) {
 		return
 	}
 	g.recv.Add(1)
+	g.recvDir[g.direction(from)].Add(1)
 	lat := at - time.Duration(binary.BigEndian.Uint64(p[0:8]))
 	g.hist[min(max(int(lat/histBucket), 0), histBuckets)].Add(1)
 	c := binary.BigEndian.Uint32(p[16:20]) + 1
@@ -255,6 +354,10 @@ func (g *generator) measure(window, grace time.Duration) mediaCounts {
 	}
 	g.sent.Store(0)
 	g.recv.Store(0)
+	for i := range g.sentDir {
+		g.sentDir[i].Store(0)
+		g.recvDir[i].Store(0)
+	}
 	g.reordered.Store(0)
 	g.maxLag.Store(0)
 	e := g.epoch.Load() + 1
@@ -272,6 +375,10 @@ func (g *generator) measure(window, grace time.Duration) mediaCounts {
 		reordered: g.reordered.Load(),
 		maxLag:    time.Duration(g.maxLag.Load()),
 	}
+	for i := range g.sentDir {
+		c.sentDir[i] = g.sentDir[i].Load()
+		c.recvDir[i] = g.recvDir[i].Load()
+	}
 	g.measuring.Store(0)
 	c.p50, c.p99, c.max = g.latency()
 	return c
@@ -279,11 +386,14 @@ func (g *generator) measure(window, grace time.Duration) mediaCounts {
 
 // mediaCounts is what one measurement window saw.
 type mediaCounts struct {
-	window        time.Duration
-	sent, recv    uint64
-	reordered     uint64
-	p50, p99, max time.Duration
-	maxLag        time.Duration
+	window     time.Duration
+	sent, recv uint64
+	// sentDir and recvDir count by direction (see generator.split):
+	// received is by the direction the packet was sent in.
+	sentDir, recvDir [2]uint64
+	reordered        uint64
+	p50, p99, max    time.Duration
+	maxLag           time.Duration
 }
 
 // latency returns percentiles of the histogram (bucket upper bounds).
@@ -318,6 +428,7 @@ func (g *generator) latency() (p50, p99, maxLat time.Duration) {
 func (g *generator) silence() {
 	for _, s := range g.streams {
 		s.dst.Store(nil)
+		s.out.Store(nil)
 	}
 }
 
@@ -331,6 +442,8 @@ func (g *generator) close() {
 	}
 	g.wg.Wait()
 	for _, s := range g.streams {
-		s.conn.Close()
+		if s.conn != nil {
+			s.conn.Close()
+		}
 	}
 }

@@ -44,7 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	res := &results{
 		Started: started, Quick: o.quick, Machine: mach, Commit: gitCommit(root),
 		Settings: settings{Rates: o.rates, Step: o.step.String(), Hold: o.hold.String(), Agents: o.agents,
-			Media: o.media, MediaWindow: o.mediaWindow.String(), Benchtime: o.benchtime},
+			Media: o.media, MediaWindow: o.mediaWindow.String(), Browser: o.browser, BrowserSetupRate: o.browserRate,
+			Benchtime: o.benchtime},
 	}
 	logf("%d cores, %s; %s", mach.Cores, mach.CPUModel, mach.Pinning)
 	if res := coarseClockRes(); res > time.Millisecond {
@@ -93,7 +94,7 @@ func (e *env) runAll(ctx context.Context, res *results) int {
 			e.note("Kamailio reference skipped: %v", err)
 		}
 	}
-	needTeamline := !e.o.skip["teamline"] || !e.o.skip["kamailio"] || !e.o.skip["media"]
+	needTeamline := !e.o.skip["teamline"] || !e.o.skip["kamailio"] || !e.o.skip["media"] || !e.o.skip["browser"]
 	if needTeamline {
 		if code := e.runTeamlineParts(ctx, res); code != 0 {
 			return code
@@ -106,8 +107,9 @@ func (e *env) runAll(ctx context.Context, res *results) int {
 	return 0
 }
 
-// runTeamlineParts runs the call rate (Teamline, then Kamailio) and media
-// parts, which share one Teamline, one database and the registered agents.
+// runTeamlineParts runs the call rate (Teamline, then Kamailio), media and
+// browser parts, which share one Teamline, one database and the registered
+// agents.
 func (e *env) runTeamlineParts(ctx context.Context, res *results) int {
 	e.logf("building teamline")
 	if err := e.buildTeamline(ctx); err != nil {
@@ -201,6 +203,11 @@ func (e *env) runTeamlineParts(ctx context.Context, res *results) int {
 		stopAgents()
 		m := e.runMedia(ctx)
 		res.Media = &m
+	}
+	if !e.o.skip["browser"] && ctx.Err() == nil {
+		stopAgents()
+		b := e.runBrowser(ctx, res.Media)
+		res.Browser = &b
 	}
 	return 0
 }

@@ -45,6 +45,7 @@ type env struct {
 	tlBin   string
 	tl      *proc
 	tlSIP   int
+	tlWS    int // SIP over WebSocket, for the browser part
 	tlHTTP  int
 	uasPort int
 	pprof   string // Teamline's /debug/pprof base URL; "" when not served
@@ -114,14 +115,20 @@ func callerNumber(i int) string { return prefixOf(i) + callerSuffix }
 
 // teamlineConfig writes the run's configuration: one team of one agent per
 // caller prefix, so that every call rings exactly one agent (as a proxy
-// forwards exactly one INVITE) and agents never limit concurrency.
-func teamlineConfig(sipPort, httpPort, agents int, password string) string {
+// forwards exactly one INVITE) and agents never limit concurrency. With
+// wsPort not 0 it also serves SIP over WebSocket there (browser agents;
+// the harness sends no Origin, so any listed origin will do).
+func teamlineConfig(sipPort, wsPort, httpPort, agents int, password string) string {
 	var b strings.Builder
+	ws := ""
+	if wsPort != 0 {
+		ws = fmt.Sprintf("  ws: \"127.0.0.1:%d\"\n  ws_origins: [\"http://tlbench.invalid\"]\n", wsPort)
+	}
 	fmt.Fprintf(&b, `# Written by tlbench for one benchmark run.
 sip:
   udp: "127.0.0.1:%d"
   tcp: ""
-  domain: "teamline.bench"
+%s  domain: "teamline.bench"
   advertise_host: "127.0.0.1"
   digest_algorithms: ["MD5"]
 media:
@@ -148,7 +155,7 @@ trunks:
     networks: ["127.0.0.1/32"]
     outbound: "127.0.0.1:9"
 teams:
-`, sipPort, mediaPortMin, mediaPortMax, httpPort, httpPort, teamID(0))
+`, sipPort, ws, mediaPortMin, mediaPortMax, httpPort, httpPort, teamID(0))
 	for i := range agents {
 		fmt.Fprintf(&b, "  - id: %q\n    name: \"Bench team %d\"\n    time_zone: \"Europe/Berlin\"\n    prefixes: [%q]\n    agents:\n      - {id: %q, name: \"Agent %d\", username: %q, password: %q}\n",
 			teamID(i), i, prefixOf(i), agentName(i), i, agentName(i), password)
@@ -166,9 +173,18 @@ func (e *env) startTeamline(ctx context.Context) error {
 	if e.tlHTTP, err = freePort(true); err != nil {
 		return err
 	}
+	// Browser agents get teams and accounts of their own after the SIPp
+	// agents', registered only over WebSocket.
+	teams := e.o.agents
+	if !e.o.skip["browser"] {
+		if e.tlWS, err = freePort(true); err != nil {
+			return err
+		}
+		teams += maxOf(e.o.browser)
+	}
 	e.password = newPassword()
 	cfgPath := filepath.Join(e.work, "teamline.yaml")
-	if err := os.WriteFile(cfgPath, []byte(teamlineConfig(e.tlSIP, e.tlHTTP, e.o.agents, e.password)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(teamlineConfig(e.tlSIP, e.tlWS, e.tlHTTP, teams, e.password)), 0o600); err != nil {
 		return fmt.Errorf("write teamline config: %w", err)
 	}
 	env := []string{"GOMAXPROCS=1", "DATABASE_URL=" + e.dbURL}
@@ -185,7 +201,7 @@ func (e *env) startTeamline(ctx context.Context) error {
 			return fmt.Errorf("teamline exited at start:\n%s", e.tl.logTail(2000))
 		}
 		if strings.Contains(e.tl.logTail(1<<20), "teamline is serving") {
-			e.logf("teamline serving: SIP udp 127.0.0.1:%d, HTTP 127.0.0.1:%d, %d agents in %d teams", e.tlSIP, e.tlHTTP, e.o.agents, e.o.agents)
+			e.logf("teamline serving: SIP udp 127.0.0.1:%d, ws %d, HTTP 127.0.0.1:%d, %d agents in %d teams", e.tlSIP, e.tlWS, e.tlHTTP, teams, teams)
 			return nil
 		}
 		select {
