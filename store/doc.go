@@ -23,6 +23,17 @@
 // CallLog, which queues them in memory and writes them in order from one
 // worker, retrying while the database is unreachable.
 //
+// # Transfers and notes
+//
+// An agent handing a call on adds a row to call_transfers under the call's
+// one record (RecordTransfer, or Transferred through the CallLog; Transfers
+// reads them back), so the record links every agent who talked to the
+// customer. Agents' notes — the wrap-up note after a call, the note for the
+// colleague a call is transferred to — are rows of call_notes (AddNote),
+// keyed by the call and the customer (or the caller's number when there is no
+// customer record); Contacts returns a customer's last calls with their notes,
+// CallNotes the notes of given calls.
+//
 // # Tests
 //
 // The tests need a real PostgreSQL: see package internal/pgtest, which uses
