@@ -22,24 +22,7 @@ func TestBlindTransferFromSoftphone(t *testing.T) {
 	t.Parallel()
 	tl := startTeamline(t, tlOptions{})
 	ctx := waitCtx(t, 45*time.Second)
-	anna := peer.StartBaresip(t, peer.BaresipOptions{Username: "anna", Password: passAnna, Registrar: tl.sip})
-	if err := anna.WaitRegistered(ctx); err != nil {
-		t.Fatalf("baresip did not register: %v", err)
-	}
-
-	customerRTP := peer.NewRTPEndpoint(t)
-	customer := peer.StartSIPp(t, peer.SIPpOptions{
-		Scenario: "customer_call.xml", Remote: tl.sip, Timeout: 40 * time.Second,
-		Keys: map[string]string{"rtp_port": fmt.Sprint(customerRTP.Port()), "caller": erika, "call_ms": "9000"},
-	})
-	toTeamline, err := customer.RemoteRTP(ctx)
-	if err != nil {
-		t.Fatalf("customer got no answer: %v", err)
-	}
-	customerRTP.StartSending(ctx, toTeamline, 0, 440)
-	if _, err := anna.WaitEvent(ctx, "CALL_ESTABLISHED"); err != nil {
-		t.Fatalf("anna never talked to the customer: %v", err)
-	}
+	anna, customer, customerRTP := annaTalksToErika(t, ctx, tl, 9*time.Second)
 	if err := customerRTP.WaitPackets(ctx, 25); err != nil {
 		t.Fatalf("customer heard nothing from anna: %v", err)
 	}
@@ -106,6 +89,31 @@ func TestBlindTransferFromSoftphone(t *testing.T) {
 	}
 	tl.waitAgentState(t, "anna", "available")
 	tl.waitAgentState(t, "alex", "available")
+}
+
+// annaTalksToErika registers baresip as anna and has Erika call for the
+// given time, sending a 440 Hz tone, until anna has answered.
+func annaTalksToErika(t *testing.T, ctx context.Context, tl *teamline, talk time.Duration) (*peer.Baresip, *peer.SIPpProcess, *peer.RTPEndpoint) {
+	t.Helper()
+	anna := peer.StartBaresip(t, peer.BaresipOptions{Username: "anna", Password: passAnna, Registrar: tl.sip})
+	if err := anna.WaitRegistered(ctx); err != nil {
+		t.Fatalf("baresip did not register: %v", err)
+	}
+	customerRTP := peer.NewRTPEndpoint(t)
+	customer := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "customer_call.xml", Remote: tl.sip, Timeout: talk + 40*time.Second,
+		Keys: map[string]string{"rtp_port": fmt.Sprint(customerRTP.Port()), "caller": erika,
+			"call_ms": fmt.Sprint(talk.Milliseconds())},
+	})
+	toTeamline, err := customer.RemoteRTP(ctx)
+	if err != nil {
+		t.Fatalf("customer got no answer: %v", err)
+	}
+	customerRTP.StartSending(ctx, toTeamline, 0, 440)
+	if _, err := anna.WaitEvent(ctx, "CALL_ESTABLISHED"); err != nil {
+		t.Fatalf("anna never talked to the customer: %v", err)
+	}
+	return anna, customer, customerRTP
 }
 
 // waitFor polls cond every 50 ms until it holds or ctx ends.
@@ -209,23 +217,7 @@ func TestAttendedTransferFromSoftphone(t *testing.T) {
 	t.Parallel()
 	tl := startTeamline(t, tlOptions{})
 	ctx := waitCtx(t, 60*time.Second)
-	anna := peer.StartBaresip(t, peer.BaresipOptions{Username: "anna", Password: passAnna, Registrar: tl.sip})
-	if err := anna.WaitRegistered(ctx); err != nil {
-		t.Fatalf("baresip did not register: %v", err)
-	}
-	customerRTP := peer.NewRTPEndpoint(t)
-	customer := peer.StartSIPp(t, peer.SIPpOptions{
-		Scenario: "customer_call.xml", Remote: tl.sip, Timeout: 50 * time.Second,
-		Keys: map[string]string{"rtp_port": fmt.Sprint(customerRTP.Port()), "caller": erika, "call_ms": "12000"},
-	})
-	toTeamline, err := customer.RemoteRTP(ctx)
-	if err != nil {
-		t.Fatalf("customer got no answer: %v", err)
-	}
-	customerRTP.StartSending(ctx, toTeamline, 0, 440)
-	if _, err := anna.WaitEvent(ctx, "CALL_ESTABLISHED"); err != nil {
-		t.Fatalf("anna never talked to the customer: %v", err)
-	}
+	anna, customer, customerRTP := annaTalksToErika(t, ctx, tl, 12*time.Second)
 	record := tl.app.Presence.Status("anna").CallID
 
 	alex := tl.startSIPpAgent(t, "alex", passAlex, "agent_answer.xml", map[string]string{"hangup": "them"})
