@@ -189,7 +189,12 @@ func (e *env) saveProfile(url, name string) {
 		return
 	}
 	defer res.Body.Close()
-	path := filepath.Join(e.root, e.o.out, name)
+	dir := filepath.Join(e.root, e.o.out)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		e.note("profile %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(dir, name)
 	f, err := os.Create(path)
 	if err != nil {
 		e.note("profile %s: %v", name, err)
