@@ -212,3 +212,18 @@ func coarseClockRes() time.Duration {
 	}
 	return time.Duration(ts.Nano())
 }
+
+// sleepCtx sleeps for d (nothing when d <= 0) or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -41,6 +41,12 @@ type mediaStep struct {
 	HeapKBPerCall     float64 `json:"heap_kb_per_call"`
 	StackKBPerCall    float64 `json:"stack_kb_per_call"`
 	GoroutinesPerCall float64 `json:"goroutines_per_call"`
+	// SettledKBPerCall is GoKBPerCall measured once the SIP transactions of
+	// the call setup have ended (the last step only, with -settle): what
+	// an established call keeps while it lasts. -1 when not measured.
+	SettledKBPerCall      float64 `json:"settled_go_kb_per_call"`
+	SettledHeapKBPerCall  float64 `json:"settled_heap_kb_per_call"`
+	SettledStackKBPerCall float64 `json:"settled_stack_kb_per_call"`
 }
 
 // mediaRun is the media relay part.
@@ -133,6 +139,16 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	if e.pprof != "" {
 		gcURL = e.pprof + "/heap?gc=1"
 	}
+	// The settled figure needs a baseline without the transactions of the
+	// step before (they end 64*T1 after it).
+	settle := e.o.settle > 0 && gcURL != "" && n == e.o.media[len(e.o.media)-1]
+	st.SettledKBPerCall, st.SettledHeapKBPerCall, st.SettledStackKBPerCall = -1, -1, -1
+	if settle {
+		e.logf("media %d: waiting %s for the SIP transactions of earlier steps to end", n, e.o.settle)
+		if err := sleepCtx(ctx, e.o.settle); err != nil {
+			return st, err
+		}
+	}
 	memBefore, memOK := scrapeGoMemory(httpClient(), e.metricsURL(), gcURL)
 	lines := make([]string, n)
 	for i := range n {
@@ -156,6 +172,9 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	// longer, since the step waits for every call to end.
 	mapWait := 2*setup + 5*time.Second
 	hold := mapWait + 4*time.Second + e.o.mediaWindow
+	if settle {
+		hold += e.o.settle
+	}
 	timeout := hold + 60*time.Second
 	callers, callersDir, err := startSIPp(e, sippSpec{
 		name: fmt.Sprintf("media-%d", n), scenario: filepath.Join(e.root, "bench", "sipp", "caller.xml"),
@@ -188,6 +207,7 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	if st.Established == 0 {
 		return st, fmt.Errorf("no call set up:\n%s", callers.logTail(1500))
 	}
+	establishedAt := time.Now()
 	// Let the relay latch onto every stream before counting.
 	time.Sleep(time.Second)
 	st.GoKBPerCall, st.HeapKBPerCall, st.StackKBPerCall, st.GoroutinesPerCall = -1, -1, -1, -1
@@ -204,6 +224,21 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	smp := startSampler(e.tl.pid(), "")
 	c := g.measure(e.o.mediaWindow, 300*time.Millisecond)
 	use := smp.stop()
+	if settle {
+		e.logf("media %d: waiting for the call setup's SIP transactions to end", n)
+		if err := sleepCtx(ctx, time.Until(establishedAt.Add(e.o.settle))); err != nil {
+			return st, err
+		}
+		if mem, ok := scrapeGoMemory(httpClient(), e.metricsURL(), gcURL); ok && memOK {
+			calls := float64(st.Established)
+			st.SettledHeapKBPerCall = (mem.heapKB - memBefore.heapKB) / calls
+			st.SettledStackKBPerCall = (mem.stackKB - memBefore.stackKB) / calls
+			st.SettledKBPerCall = st.SettledHeapKBPerCall + st.SettledStackKBPerCall
+			if e.o.profile {
+				e.saveProfile(e.pprof+"/heap", fmt.Sprintf("teamline-media-%d-settled-heap.pprof", n))
+			}
+		}
+	}
 	g.silence()
 	if err, ok := g.recvErr.Load().(error); ok {
 		return st, fmt.Errorf("rtp receiver: %w", err)
