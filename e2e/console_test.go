@@ -407,10 +407,10 @@ func TestConsoleShowsCustomerBeforeAnswering(t *testing.T) {
 		t.Fatalf("second customer got no answer: %v", err)
 	}
 	page.wait(ctx, `window.console_state.callState === 'answered'`, 10*time.Second)
-	// Hold is local (Teamline's answer to a re-INVITE is refused by the
-	// browser, see console.js): the call stays up.
+	// Hold is a re-INVITE Teamline answers (TestConsoleHoldsThroughSIP
+	// checks the SDP): the call stays up.
 	page.do(ctx, "click", map[string]any{"selector": "#hold"})
-	if st := page.state(ctx); !st.Held || st.HoldMode != "local" || st.CallState != "answered" || page.text(ctx, "#call-status") != "On hold" {
+	if st := page.state(ctx); !st.Held || st.HoldMode != "sip" || st.CallState != "answered" || page.text(ctx, "#call-status") != "On hold" {
 		t.Errorf("after Hold: %+v, status %q", st, page.text(ctx, "#call-status"))
 	}
 	page.do(ctx, "click", map[string]any{"selector": "#hold"})
@@ -590,5 +590,92 @@ func TestConsoleBlindTransferCarriesTheNote(t *testing.T) {
 	}
 	if rec := tl.lastCall(t, erikaID); rec.Outcome != store.OutcomeAnswered {
 		t.Fatalf("call record = %+v", rec)
+	}
+}
+
+// Hold and resume through SIP from the console (?hold=sip: JsSIP's
+// session.hold() and unhold(), re-INVITEs with a=sendonly and a=sendrecv):
+// Teamline answers each with a real WebRTC answer (a=recvonly, then
+// a=sendrecv), the browser takes both, the call stays up, and after resuming
+// the page hears the customer again and the customer hears the page. The
+// agent then hangs up from the page.
+func TestConsoleHoldsThroughSIP(t *testing.T) {
+	t.Parallel()
+	node, chromium := browserTools(t)
+	needBrowserDeps(t)
+	ctx := waitCtx(t, 120*time.Second)
+	tl, origin, dir := startConsoleTeamline(t)
+	wav := filepath.Join(dir, "mic.wav")
+	if err := peer.WriteToneWAV(wav, 16000, 1000, 6*time.Second, 0.5); err != nil {
+		t.Fatal(err)
+	}
+	page := startConsoleBrowser(t, node, chromium, wav)
+	page.do(ctx, "open", map[string]any{"url": origin + "/console/?hold=sip"})
+	consoleLogin(ctx, t, tl, page)
+
+	callerRTP := peer.NewRTPEndpoint(t)
+	customer := peer.StartSIPp(t, peer.SIPpOptions{
+		Scenario: "customer_call.xml", Remote: tl.sip, Timeout: 100 * time.Second,
+		Keys: map[string]string{"rtp_port": fmt.Sprint(callerRTP.Port()), "caller": erika, "hangup": "them"},
+	})
+	page.wait(ctx, `window.console_state.callState === 'ringing'`, 20*time.Second)
+	page.do(ctx, "click", map[string]any{"selector": "#answer"})
+	toAgent, err := customer.RemoteRTP(ctx)
+	if err != nil {
+		t.Fatalf("customer got no answer: %v\n%s", err, customer.Messages())
+	}
+	callerRTP.StartSending(ctx, toAgent, 0, 440)
+	page.wait(ctx, `window.console_state.callState === 'answered' && window.console_state.packetsReceived >= 25`, 15*time.Second)
+	if err := callerRTP.WaitPackets(ctx, 25); err != nil {
+		t.Fatalf("customer heard nothing from the page before the hold: %v", err)
+	}
+
+	// Hold: JsSIP sends a=sendonly; Teamline's answer must be an answer
+	// (a=recvonly, a DTLS role of its own) that Chromium applies, or JsSIP
+	// ends the call.
+	page.do(ctx, "click", map[string]any{"selector": "#hold"})
+	if st := page.state(ctx); !st.Held || st.HoldMode != "sip" {
+		t.Fatalf("after Hold: %+v, want held through SIP", st)
+	}
+	page.wait(ctx, `window.console_state.lastRemoteSDP.includes('a=recvonly')`, 10*time.Second)
+	held := page.state(ctx)
+	var remote struct {
+		SDP string `json:"lastRemoteSDP"`
+	}
+	if err := json.Unmarshal(page.do(ctx, "state", nil), &remote); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(remote.SDP, "a=setup:actpass") || !strings.Contains(remote.SDP, "a=end-of-candidates") {
+		t.Errorf("Teamline's answer to the hold is not a complete answer:\n%s", remote.SDP)
+	}
+
+	// Resume: a=sendrecv both ways; Teamline sends to the page again.
+	page.do(ctx, "click", map[string]any{"selector": "#hold"})
+	if st := page.state(ctx); st.Held || st.HoldMode != "sip" || st.CallState != "answered" {
+		t.Fatalf("after Resume: %+v (errors %v), want resumed through SIP on the same call", st, st.Errors)
+	}
+	page.wait(ctx, `!window.console_state.lastRemoteSDP.includes('a=recvonly') && window.console_state.lastRemoteSDP.includes('a=sendrecv')`, 10*time.Second)
+	resumed := page.state(ctx)
+	page.wait(ctx, fmt.Sprintf(`window.console_state.callState === 'answered' && window.console_state.packetsReceived >= %d && window.console_state.audioLevel > 0`,
+		resumed.PacketsReceived+50), 15*time.Second)
+	sent := callerRTP.Received().Packets
+	if err := callerRTP.WaitPackets(ctx, sent+50); err != nil {
+		t.Fatalf("customer heard nothing from the page after resuming: %v", err)
+	}
+	if st := callerRTP.Received(); !st.NonSilent || st.FreqHz < 900 || st.FreqHz > 1100 {
+		t.Errorf("customer heard %+v, want the page's 1000 Hz microphone", st)
+	}
+	end := page.state(ctx)
+	if end.CallState != "answered" || len(end.Errors) > 0 {
+		t.Fatalf("after hold and resume: %+v", end)
+	}
+	t.Logf("page inbound packets: %d before hold answer, %d at resume, %d after", held.PacketsReceived, resumed.PacketsReceived, end.PacketsReceived)
+
+	page.do(ctx, "click", map[string]any{"selector": "#hangup"})
+	if code, err := customer.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("customer (expects the agent's BYE): exit %d, %v\n%s", code, err, customer.Messages())
+	}
+	if rec := tl.callBySIPCallID(t, sippCallID(t, customer)); rec.HangupBy != store.HangupAgent || rec.AgentID != "anna" {
+		t.Fatalf("call record = %+v, want answered by anna, hung up by her", rec)
 	}
 }

@@ -120,6 +120,14 @@ func (s *Session) play(ctx context.Context, ep *endpoint, playing *atomic.Bool, 
 			break
 		}
 		pkt := p.frame(audio[i*frameBytes:])
+		if ep == &s.b.rtp {
+			// A browser agent joined in memory gets the prompt the way it
+			// gets the relay's packets (fromRelay does not keep pkt).
+			if leg := s.bLeg.Load(); leg != nil {
+				leg.fromRelay(s, pkt)
+				continue
+			}
+		}
 		dst := ep.dest()
 		if !dst.IsValid() {
 			// The caller went on hold (c=0.0.0.0): the frame is lost, the

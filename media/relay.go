@@ -179,6 +179,11 @@ type Session struct {
 	playingA atomic.Bool // PlayA runs: the agent's RTP is not sent to the caller
 	playingB atomic.Bool // PlayB runs: the caller's RTP is not sent to the agent
 
+	// bLeg is side B's party when it is a WebRTCLeg of this process (see
+	// local.go): packets for B are handed to it in memory, its packets
+	// come in through fromLeg, and B's sockets take nothing.
+	bLeg atomic.Pointer[WebRTCLeg]
+
 	mu      sync.Mutex // guards the fields below
 	started bool
 	ended   bool
@@ -324,8 +329,25 @@ func (s *Session) LocalB() netip.AddrPort { return s.b.local }
 // until the caller sends.
 func (s *Session) SetRemoteA(rtp netip.AddrPort) { s.a.setRemote(rtp) }
 
-// SetRemoteB is SetRemoteA for the agent's side.
-func (s *Session) SetRemoteB(rtp netip.AddrPort) { s.b.setRemote(rtp) }
+// SetRemoteB is SetRemoteA for the agent's side. When rtp is the RTPAddr
+// of a WebRTCLeg of this process, the session and the leg exchange packets
+// in memory from then on: the caller's RTP is handed to the leg, the
+// leg's RTP counts as the agent's (Stats.BToA), and nothing read on side
+// B's sockets is relayed. Another address ends that.
+func (s *Session) SetRemoteB(rtp netip.AddrPort) {
+	s.b.setRemote(rtp)
+	leg := localLeg(rtp)
+	if old := s.bLeg.Swap(leg); old != leg {
+		if leg != nil {
+			s.log.Debug().Stringer("webrtc_leg", rtp).Msg("media side b joined to a webrtc leg in memory")
+		} else {
+			s.log.Debug().Stringer("remote_b", rtp).Msg("media side b left its webrtc leg")
+		}
+	}
+	if leg != nil {
+		leg.joinSession(s)
+	}
+}
 
 // SetRemoteRTCPA sets the caller's RTCP address when the SDP names one
 // (a=rtcp, RFC 3605).
@@ -471,17 +493,36 @@ func (s *Session) relay(e *endpoint, h *rtp.Header, pkt []byte, src netip.AddrPo
 		e.invalid.Add(1)
 		return
 	}
+	if (e == &s.b.rtp || e == &s.b.rtcp) && s.bLeg.Load() != nil {
+		e.badSource.Add(1) // side B's party is in this process, not out there
+		return
+	}
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	if !e.accept(src) {
 		e.badSource.Add(1)
 		return
 	}
+	s.forward(e, pkt)
+}
+
+// forward sends a valid packet of e's party on to the other party: from
+// the peer socket, or in memory to side B's WebRTC leg. It does not
+// allocate.
+func (s *Session) forward(e *endpoint, pkt []byte) {
 	if !e.isRTCP && s.m.cfg.SilenceTimeout > 0 {
 		s.last.Store(int64(time.Since(s.epoch)))
 	}
 	if (e == &s.b.rtp && s.playingA.Load()) || (e == &s.a.rtp && s.playingB.Load()) {
 		e.playing.Add(1) // a prompt owns the stream to the other side
 		return
+	}
+	if e == &s.a.rtp {
+		if leg := s.bLeg.Load(); leg != nil {
+			leg.fromRelay(s, pkt)
+			e.packets.Add(1)
+			e.bytes.Add(uint64(len(pkt)))
+			return
+		}
 	}
 	dst := e.peer.dest()
 	if !dst.IsValid() {
@@ -494,6 +535,23 @@ func (s *Session) relay(e *endpoint, h *rtp.Header, pkt []byte, src netip.AddrPo
 	}
 	e.packets.Add(1)
 	e.bytes.Add(uint64(len(pkt)))
+}
+
+// fromLeg relays an RTP packet of side B's WebRTC leg to the caller, as
+// if it had been read on B's RTP socket from the latched source. A leg
+// the session is no longer joined to is refused. The leg's track reader
+// calls it, concurrently with the poll loop.
+func (s *Session) fromLeg(l *WebRTCLeg, pkt []byte) {
+	e := &s.b.rtp
+	if s.bLeg.Load() != l {
+		e.badSource.Add(1)
+		return
+	}
+	if len(pkt) < rtpHeaderLen || len(pkt) >= readBuf || pkt[0]>>6 != 2 {
+		e.invalid.Add(1)
+		return
+	}
+	s.forward(e, pkt)
 }
 
 // Flow counts the packets and bytes relayed in one direction.

@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -90,6 +91,12 @@ type WebRTCConfig struct {
 	// plays and sends PCMU without them; they fill its remote-inbound-rtp
 	// statistics, and pion allocates twice per received packet for them.
 	ReceiverReports bool
+	// SenderReports sends RTCP sender reports to the browser. A browser
+	// plays PCMU without them (they matter for lip sync, and an audio call
+	// has nothing to sync with); they cost a lock and a clock read per
+	// packet sent. ICE consent checks, not RTCP, tell the browser that
+	// Teamline is still there.
+	SenderReports bool
 }
 
 // Validate reports every problem with the configuration at once.
@@ -152,6 +159,7 @@ type WebRTCStats struct {
 	DroppedCodec    uint64 // comfort noise, or a payload type other than PCMU and telephone-event
 	DroppedInvalid  uint64 // not RTP version 2, or truncated
 	DroppedNoDest   uint64 // from the browser before Attach
+	DroppedHeld     uint64 // relay-side packets while the browser receives nothing (it holds the call)
 	SendErrors      uint64 // a write towards the browser or the relay failed
 }
 
@@ -161,13 +169,19 @@ func (st WebRTCStats) MarshalZerologObject(ev *zerolog.Event) {
 		Uint64("from_browser_packets", st.FromBrowser.Packets).Uint64("from_browser_bytes", st.FromBrowser.Bytes).
 		Uint64("dropped_source", st.DroppedSource).Uint64("dropped_not_ready", st.DroppedNotReady).
 		Uint64("dropped_codec", st.DroppedCodec).Uint64("dropped_invalid", st.DroppedInvalid).
-		Uint64("dropped_no_dest", st.DroppedNoDest).Uint64("send_errors", st.SendErrors)
+		Uint64("dropped_no_dest", st.DroppedNoDest).Uint64("dropped_held", st.DroppedHeld).
+		Uint64("send_errors", st.SendErrors)
 }
 
 // WebRTCLeg makes a browser's WebRTC peer (ICE, DTLS-SRTP, PCMU) look like
 // a plain RTP phone to a Session: it owns a pion PeerConnection towards the
-// browser and one UDP socket (RTPAddr) towards the relay's side B. Audio is
-// decrypted and re-encrypted, never transcoded.
+// browser and one UDP socket (RTPAddr) that stands for it on the relay's
+// side B. A Session of the same process given that address exchanges
+// packets with the leg in memory (local.go); the socket carries what
+// reaches the address from elsewhere (a prompt played with PlayB, a relay
+// in another process). Audio is decrypted and re-encrypted, never
+// transcoded. The browser may renegotiate (hold, resume) with
+// AnswerReoffer.
 //
 // The call layer, for an agent registered over WS/WSS:
 //
@@ -192,8 +206,14 @@ type WebRTCLeg struct {
 	tePT   uint8 // telephone-event payload type on the relay side
 
 	relay     atomic.Pointer[netip.AddrPort] // the relay's side B, set by Attach
+	session   atomic.Pointer[Session]        // the Session joined in memory (local.go), nil if none
 	connected atomic.Bool                    // DTLS-SRTP is up: packets may be written to the track
+	muted     atomic.Bool                    // the browser receives nothing: it holds the call (recvonly or inactive answer)
 	offerAt   atomic.Int64                   // UnixNano when Offer started, for the setup time
+
+	// negotiate serialises the offer/answer exchanges on the
+	// PeerConnection: the first offer and the browser's re-offers.
+	negotiate sync.Mutex
 
 	mu      sync.Mutex // guards the fields below
 	offered bool
@@ -204,11 +224,18 @@ type WebRTCLeg struct {
 	wg   sync.WaitGroup // the leg's own goroutines
 	done chan struct{}
 
+	// fwdMu guards fwd, the path to the browser: the session's poll loop
+	// and the gateway socket's reader (a prompt played to the agent) both
+	// write to it.
+	fwdMu sync.Mutex
+	fwd   *forwarder
+
 	toBrowserPackets, toBrowserBytes     atomic.Uint64
 	fromBrowserPackets, fromBrowserBytes atomic.Uint64
 	droppedSource, droppedNotReady       atomic.Uint64
 	droppedCodec, droppedInvalid         atomic.Uint64
 	droppedNoDest, sendErrors            atomic.Uint64
+	droppedHeld                          atomic.Uint64
 }
 
 // NewWebRTCLeg creates the PeerConnection (PCMU and telephone-event only,
@@ -240,6 +267,7 @@ func NewWebRTCLeg(ctx context.Context, cfg WebRTCConfig, log zerolog.Logger) (*W
 		addr: conn.LocalAddr().(*net.UDPAddr).AddrPort(),
 		tePT: cfg.telephoneEventPT(),
 		done: make(chan struct{}),
+		fwd:  newForwarder(),
 	}
 	l.addr = netip.AddrPortFrom(l.addr.Addr().Unmap(), l.addr.Port())
 	inner, err := webrtc.NewTrackLocalStaticRTP(pcmuCapability, "audio", "teamline")
@@ -265,6 +293,7 @@ func NewWebRTCLeg(ctx context.Context, cfg WebRTCConfig, log zerolog.Logger) (*W
 	go l.drainRTCP()
 	l.stopCtx = context.AfterFunc(ctx, func() { l.end(context.Cause(ctx)) })
 	l.mu.Unlock()
+	addLocalLeg(l)
 	log.Debug().Stringer("gateway", l.addr).Msg("webrtc leg created")
 	return l, nil
 }
@@ -296,15 +325,20 @@ func newWebRTCAPI(cfg WebRTCConfig, log zerolog.Logger) (*webrtc.API, error) {
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("register telephone-event: %w", err)
 	}
-	// RTCP sender reports cost nothing per packet. pion's receiver-report
-	// interceptor allocates twice for every packet received (an attribute
-	// map and a parsed header), so it is optional.
+	// No interceptor is needed for a PCMU call: no NACK (audio is not
+	// retransmitted), no TWCC or REMB (a 64 kbit/s stream has nothing to
+	// adapt), and RTCP reports are optional: the sender-report interceptor
+	// takes a lock and reads the clock for every packet sent, the
+	// receiver-report one allocates twice for every packet received (an
+	// attribute map and a parsed header).
 	reg := &interceptor.Registry{}
-	sender, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("rtcp sender reports: %w", err)
+	if cfg.SenderReports {
+		sender, err := report.NewSenderInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("rtcp sender reports: %w", err)
+		}
+		reg.Add(sender)
 	}
-	reg.Add(sender)
 	if cfg.ReceiverReports {
 		receiver, err := report.NewReceiverInterceptor()
 		if err != nil {
@@ -367,16 +401,47 @@ func newWebRTCAPI(cfg WebRTCConfig, log zerolog.Logger) (*webrtc.API, error) {
 }
 
 // RTPAddr returns the address of the leg's plain-RTP socket: the call layer
-// passes it to Session.SetRemoteB as if it were the agent's SDP address.
+// passes it to Session.SetRemoteB as if it were the agent's SDP address. A
+// Session of this process given it joins the leg in memory: packets go
+// between them without the socket.
 func (l *WebRTCLeg) RTPAddr() netip.AddrPort { return l.addr }
 
-// Attach sets where the browser's audio goes: the session's LocalB, or an
-// address of the same port that is reachable from WebRTCConfig.GatewayIP
-// (127.0.0.1 with the relay bound to 0.0.0.0). Only packets from this
-// address are sent on to the browser.
+// Attach sets where the browser's audio goes when no Session of this
+// process is joined to the leg, and which source the leg's socket takes
+// packets from: the session's LocalB, or an address of the same port that
+// is reachable from WebRTCConfig.GatewayIP (127.0.0.1 with the relay bound
+// to 0.0.0.0). Only packets from this address are sent on to the browser.
+// (A prompt that a Session plays to its side B, PlayB, still reaches the
+// leg through the socket.)
 func (l *WebRTCLeg) Attach(relayB netip.AddrPort) {
 	a := netip.AddrPortFrom(relayB.Addr().Unmap(), relayB.Port())
 	l.relay.Store(&a)
+}
+
+// joinSession makes s the session the browser's audio goes to and the only one
+// whose packets are sent on to the browser; Session.SetRemoteB calls it.
+func (l *WebRTCLeg) joinSession(s *Session) {
+	if old := l.session.Swap(s); old != s {
+		l.log.Debug().Stringer("relay_b", s.LocalB()).Msg("webrtc leg joined to a media session in memory")
+	}
+}
+
+// fromRelay writes a packet that the session s relays to its side B to the
+// browser. The session's poll loop calls it; it does not allocate.
+func (l *WebRTCLeg) fromRelay(s *Session, pkt []byte) {
+	switch {
+	case l.session.Load() != s:
+		l.droppedSource.Add(1) // a session the leg moved away from
+	case !l.connected.Load():
+		// Writing before DTLS-SRTP is up would block in pion.
+		l.droppedNotReady.Add(1)
+	case l.muted.Load():
+		l.droppedHeld.Add(1)
+	default:
+		l.fwdMu.Lock()
+		l.toBrowser(l.fwd, pkt)
+		l.fwdMu.Unlock()
+	}
 }
 
 // Offer creates the SDP offer for the browser, waits until ICE gathering is
@@ -396,6 +461,8 @@ func (l *WebRTCLeg) Offer(ctx context.Context) ([]byte, error) {
 	l.offered = true
 	l.mu.Unlock()
 
+	l.negotiate.Lock()
+	defer l.negotiate.Unlock()
 	l.offerAt.Store(time.Now().UnixNano())
 	offer, err := l.pc.CreateOffer(nil)
 	if err != nil {
@@ -424,6 +491,28 @@ func (l *WebRTCLeg) Offer(ctx context.Context) ([]byte, error) {
 	return []byte(desc.SDP), nil
 }
 
+// Answer answers a browser's first offer: a browser agent calling through
+// Teamline (a colleague, before an attended transfer) instead of being
+// called. Like Offer it waits for complete gathering, and it may be called
+// once, on a leg that has not offered; the answer's direction mirrors the
+// offer's, as AnswerReoffer's does. It returns ErrNoPCMU when the offer
+// does not accept PCMU.
+func (l *WebRTCLeg) Answer(ctx context.Context, offer []byte) ([]byte, error) {
+	l.mu.Lock()
+	switch {
+	case l.ending:
+		l.mu.Unlock()
+		return nil, ErrWebRTCClosed
+	case l.offered:
+		l.mu.Unlock()
+		return nil, errors.New("the leg has negotiated already")
+	}
+	l.offered = true
+	l.mu.Unlock()
+	l.offerAt.Store(time.Now().UnixNano())
+	return l.AnswerReoffer(ctx, offer)
+}
+
 // SetAnswer applies the browser's SDP answer. It returns ErrNoPCMU when the
 // answer does not accept PCMU.
 func (l *WebRTCLeg) SetAnswer(sdp []byte) error {
@@ -432,17 +521,122 @@ func (l *WebRTCLeg) SetAnswer(sdp []byte) error {
 		return ErrWebRTCClosed
 	default:
 	}
+	l.negotiate.Lock()
+	defer l.negotiate.Unlock()
 	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{
 		Type: webrtc.SDPTypeAnswer, SDP: string(sdp),
 	}); err != nil {
 		return fmt.Errorf("set remote answer: %w", err)
 	}
-	for _, c := range l.sender.GetParameters().Codecs {
-		if strings.EqualFold(c.MimeType, webrtc.MimeTypePCMU) {
-			return nil
+	if !l.acceptsPCMU() {
+		return ErrNoPCMU
+	}
+	return nil
+}
+
+// AnswerReoffer answers an offer the browser sends on the established
+// connection: a re-INVITE that holds the call (a=sendonly, or inactive),
+// resumes it, or refreshes the session. The PeerConnection renegotiates on
+// the same transport (ICE and DTLS go on, the DTLS role stays as it was
+// negotiated), and the answer carries every candidate and
+// a=end-of-candidates, as SIP has no trickle ICE. Its direction mirrors
+// the offer's (AnswerDirection); while the browser holds the call
+// (sendonly or inactive) the leg sends it nothing, and the browser's own
+// audio still goes to the relay when it sends any.
+//
+// An offer that cannot be applied leaves the connection as it was and
+// returns an error (the SIP layer answers 488). It returns ErrNoPCMU when
+// the offer no longer accepts PCMU, ErrGatherTimeout when gathering after
+// an ICE restart takes too long, and ErrWebRTCClosed once the leg ended.
+func (l *WebRTCLeg) AnswerReoffer(ctx context.Context, offer []byte) ([]byte, error) {
+	l.negotiate.Lock()
+	defer l.negotiate.Unlock()
+	select {
+	case <-l.done:
+		return nil, ErrWebRTCClosed
+	default:
+	}
+	dir, err := sdpDirection(offer)
+	if err != nil {
+		return nil, fmt.Errorf("browser re-offer: %w", err)
+	}
+	want := AnswerDirection(dir)
+	remote := offer
+	if dir == DirectionInactive {
+		// pion stops a transceiver for good when an offer makes it
+		// inactive, and resuming could not bring the audio back. It is
+		// given sendonly instead, which leaves the transceiver as it is;
+		// the answer the browser gets says inactive all the same.
+		if remote, err = withDirection(offer, DirectionSendOnly); err != nil {
+			return nil, fmt.Errorf("browser re-offer: %w", err)
 		}
 	}
-	return ErrNoPCMU
+	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(remote)}); err != nil {
+		l.rollback()
+		return nil, fmt.Errorf("set remote re-offer: %w", err)
+	}
+	answer, err := l.pc.CreateAnswer(nil)
+	if err != nil {
+		l.rollback()
+		return nil, fmt.Errorf("create answer to re-offer: %w", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(l.pc)
+	if err := l.pc.SetLocalDescription(answer); err != nil {
+		l.rollback()
+		return nil, fmt.Errorf("set local answer to re-offer: %w", err)
+	}
+	// Gathering is complete already unless the offer restarted ICE.
+	timer := time.NewTimer(l.cfg.gatherTimeout())
+	defer timer.Stop()
+	select {
+	case <-gathered:
+	case <-timer.C:
+		return nil, fmt.Errorf("answer to re-offer after %s: %w", l.cfg.gatherTimeout(), ErrGatherTimeout)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for ice gathering: %w", context.Cause(ctx))
+	case <-l.done:
+		return nil, ErrWebRTCClosed
+	}
+	desc := l.pc.LocalDescription()
+	if desc == nil {
+		return nil, ErrWebRTCClosed
+	}
+	if !l.acceptsPCMU() {
+		return nil, ErrNoPCMU
+	}
+	// pion answers with the transceiver's own direction (sendrecv), and
+	// only takes the local answer exactly as it made it: the direction is
+	// set in the copy the browser gets. pion's sending is the leg's
+	// business anyway (muted).
+	out, err := withDirection([]byte(desc.SDP), want)
+	if err != nil {
+		return nil, fmt.Errorf("answer to re-offer: %w", err)
+	}
+	l.muted.Store(want == DirectionRecvOnly || want == DirectionInactive)
+	l.log.Info().Str("offer_direction", dir).Str("answer_direction", want).Msg("webrtc re-offer answered")
+	return out, nil
+}
+
+// rollback returns the PeerConnection to the last stable offer/answer
+// after a re-offer failed half way.
+func (l *WebRTCLeg) rollback() {
+	if l.pc.SignalingState() == webrtc.SignalingStateStable {
+		return
+	}
+	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
+		l.log.Debug().Err(err).Msg("roll back a failed re-offer")
+	}
+}
+
+// acceptsPCMU reports whether the audio sender's negotiated codecs include
+// PCMU.
+func (l *WebRTCLeg) acceptsPCMU() bool {
+	for _, c := range l.sender.GetParameters().Codecs {
+		if strings.EqualFold(c.MimeType, webrtc.MimeTypePCMU) {
+			return true
+		}
+	}
+	return false
 }
 
 // Done returns a channel that is closed when the leg has ended: the ICE or
@@ -479,6 +673,7 @@ func (l *WebRTCLeg) Stats() WebRTCStats {
 		DroppedCodec:    l.droppedCodec.Load(),
 		DroppedInvalid:  l.droppedInvalid.Load(),
 		DroppedNoDest:   l.droppedNoDest.Load(),
+		DroppedHeld:     l.droppedHeld.Load(),
 		SendErrors:      l.sendErrors.Load(),
 	}
 }
@@ -498,6 +693,8 @@ func (l *WebRTCLeg) end(reason error) {
 	if stop != nil {
 		stop()
 	}
+	removeLocalLeg(l)
+	l.connected.Store(false)
 
 	// GracefulClose waits for pion's goroutines, and ends the remote
 	// track's reads; closing the socket ends relayToBrowser.
@@ -589,6 +786,12 @@ func (l *WebRTCLeg) fromBrowser(pkt []byte) {
 		l.droppedCodec.Add(1)
 		return
 	}
+	if s := l.session.Load(); s != nil {
+		s.fromLeg(l, pkt)
+		l.fromBrowserPackets.Add(1)
+		l.fromBrowserBytes.Add(uint64(len(pkt)))
+		return
+	}
 	dst := l.relay.Load()
 	if dst == nil {
 		l.droppedNoDest.Add(1)
@@ -619,7 +822,6 @@ func (l *WebRTCLeg) drainRTCP() {
 func (l *WebRTCLeg) relayToBrowser() {
 	defer l.wg.Done()
 	buf := make([]byte, readBuf)
-	f := newForwarder()
 	for {
 		n, src, err := l.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -639,7 +841,13 @@ func (l *WebRTCLeg) relayToBrowser() {
 			l.droppedNotReady.Add(1)
 			continue
 		}
-		l.toBrowser(f, buf[:n])
+		if l.muted.Load() {
+			l.droppedHeld.Add(1)
+			continue
+		}
+		l.fwdMu.Lock()
+		l.toBrowser(l.fwd, buf[:n])
+		l.fwdMu.Unlock()
 	}
 }
 
@@ -665,15 +873,19 @@ func (l *WebRTCLeg) toBrowser(f *forwarder, b []byte) {
 		l.droppedInvalid.Add(1)
 		return
 	}
-	if err := f.pkt.Unmarshal(b); err != nil {
-		l.droppedInvalid.Add(1)
-		return
+	// validRTP parsed the header and checked the padding; the payload is
+	// what lies between them. Padding is not sent on.
+	end := len(b)
+	if f.pkt.Padding {
+		end -= int(b[end-1])
+		f.pkt.Padding = false
 	}
+	f.pkt.Payload = b[headerLen(b):end]
 	var err error
 	switch f.pkt.PayloadType {
 	case pcmuPT:
 		f.seq.apply(&f.pkt.Header)
-		err = l.track.WriteRTP(&f.pkt)
+		err = l.track.writeAudio(&f.pkt)
 	case l.tePT:
 		f.seq.apply(&f.pkt.Header)
 		err = l.track.writeEvent(&f.pkt)
@@ -687,6 +899,17 @@ func (l *WebRTCLeg) toBrowser(f *forwarder, b []byte) {
 	}
 	l.toBrowserPackets.Add(1)
 	l.toBrowserBytes.Add(uint64(len(b)))
+}
+
+// headerLen is the length of the RTP header at the start of b, which
+// validRTP has checked: the fixed part, the CSRCs and the extension as the
+// packet has them.
+func headerLen(b []byte) int {
+	n := rtpHeaderLen + 4*int(b[0]&0x0f)
+	if b[0]&0x10 != 0 {
+		n += 4 + 4*int(binary.BigEndian.Uint16(b[n+2:]))
+	}
+	return n
 }
 
 // sequencer keeps the browser's view of the stream continuous: the relay
@@ -732,10 +955,11 @@ type audioTrack struct {
 }
 
 // trackBinding is what the one negotiated sender of an audioTrack needs to
-// send telephone-event.
+// send PCMU and telephone-event.
 type trackBinding struct {
 	id     string
 	ssrc   uint32
+	pt     uint8 // PCMU's payload type
 	tePT   uint8
 	hasTE  bool
 	stream webrtc.TrackLocalWriter
@@ -747,7 +971,7 @@ func (t *audioTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 	if err != nil {
 		return codec, fmt.Errorf("bind pcmu track: %w", err)
 	}
-	b := &trackBinding{id: ctx.ID(), ssrc: uint32(ctx.SSRC()), stream: ctx.WriteStream()}
+	b := &trackBinding{id: ctx.ID(), ssrc: uint32(ctx.SSRC()), pt: uint8(codec.PayloadType), stream: ctx.WriteStream()}
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, "audio/telephone-event") && c.ClockRate == 8000 {
 			b.tePT, b.hasTE = uint8(c.PayloadType), true
@@ -765,6 +989,22 @@ func (t *audioTrack) Unbind(ctx webrtc.TrackLocalContext) error {
 	}
 	if err := t.TrackLocalStaticRTP.Unbind(ctx); err != nil {
 		return fmt.Errorf("unbind pcmu track: %w", err)
+	}
+	return nil
+}
+
+// writeAudio writes a PCMU packet to the bound stream, as the embedded
+// TrackLocalStaticRTP.WriteRTP would (the binding's SSRC and payload type)
+// without its lock, loop over bindings and copy of the header: an audio
+// track has one binding. Before it is bound the packet is dropped.
+func (t *audioTrack) writeAudio(p *rtp.Packet) error {
+	b := t.binding.Load()
+	if b == nil {
+		return nil
+	}
+	p.SSRC, p.PayloadType = b.ssrc, b.pt
+	if _, err := b.stream.WriteRTP(&p.Header, p.Payload); err != nil {
+		return fmt.Errorf("write pcmu: %w", err)
 	}
 	return nil
 }

@@ -175,7 +175,14 @@ type webrtcCall struct {
 // relay's side B pointed at the leg.
 func dialWebRTC(t testing.TB, cfg WebRTCConfig, callerTone map[string]bool) *webrtcCall {
 	t.Helper()
-	tb := setup(t, 2, time.Minute)
+	return dialWebRTCSilence(t, cfg, callerTone, time.Minute)
+}
+
+// dialWebRTCSilence is dialWebRTC with the relay's silence timeout, and
+// room for a second session.
+func dialWebRTCSilence(t testing.TB, cfg WebRTCConfig, callerTone map[string]bool, silence time.Duration) *webrtcCall {
+	t.Helper()
+	tb := setup(t, 4, silence)
 	log := zerolog.New(tb.log).Level(zerolog.DebugLevel).With().Str("call_id", "webrtc-1").Logger()
 	c := &webrtcCall{tb: tb, s: tb.newSession(t), caller: newPhone(t)}
 	leg, err := NewWebRTCLeg(t.Context(), cfg, log)
@@ -681,4 +688,480 @@ func BenchmarkWebRTCFromBrowser(b *testing.B) {
 			b.Fatalf("packet %d did not reach the relay: %v", i, err)
 		}
 	}
+}
+
+// reoffer makes the browser's next offer on the established connection, as
+// a browser does for a re-INVITE, with the audio direction set to dir (a
+// browser that holds sends sendonly). The browser's own PeerConnection
+// keeps its unchanged offer: pion takes only the offer it made.
+func (b *browserPeer) reoffer(t testing.TB, dir string) []byte {
+	t.Helper()
+	offer, err := b.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatalf("browser create re-offer: %v", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(b.pc)
+	if err := b.pc.SetLocalDescription(offer); err != nil {
+		t.Fatalf("browser set re-offer: %v", err)
+	}
+	waitClosed(t, gathered, "browser gathering")
+	out, err := withDirection([]byte(b.pc.LocalDescription().SDP), dir)
+	if err != nil {
+		t.Fatalf("browser re-offer direction: %v", err)
+	}
+	return out
+}
+
+// sdpAttr returns the value of the first audio attribute key of body, and
+// whether there is one.
+func sdpAttr(t testing.TB, body []byte, key string) (string, bool) {
+	t.Helper()
+	var sd sdp.SessionDescription
+	if err := sd.Unmarshal(body); err != nil || len(sd.MediaDescriptions) == 0 {
+		t.Fatalf("sdp does not parse (%v):\n%s", err, body)
+	}
+	return sd.MediaDescriptions[0].Attribute(key)
+}
+
+// TestWebRTCLegReoffer holds and resumes a call from the browser's side on
+// the same connection: each re-offer gets a real answer (not the leg's
+// first offer) with the mirrored direction, the DTLS role and ICE
+// credentials of the call, and every candidate. While the browser holds,
+// the leg sends it nothing and its audio still reaches the caller; after
+// resuming it hears the caller again. An inactive hold resumes too.
+func TestWebRTCLegReoffer(t *testing.T) {
+	t.Parallel()
+	callerFrames, callerSet := toneFrames(440)
+	browserFrames, browserSet := toneFrames(1000)
+	c := dialWebRTC(t, testWebRTCConfig(), callerSet)
+	ufrag, _ := sdpAttr(t, c.offer, "ice-ufrag")
+	browserUfrag, _ := sdpAttr(t, []byte(c.browser.pc.LocalDescription().SDP), "ice-ufrag")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	var senders sync.WaitGroup
+	t.Cleanup(func() { cancel(); senders.Wait() })
+	sendEvery(ctx, &senders, func(i int) []byte {
+		pkt, _ := (&rtp.Packet{
+			Header:  rtp.Header{Version: 2, PayloadType: pcmuPT, SequenceNumber: uint16(i), Timestamp: uint32(i * pcmuFrame), SSRC: 0xcafe},
+			Payload: callerFrames[i%50],
+		}).Marshal()
+		return pkt
+	}, func(b []byte) { _, _ = c.caller.conn.WriteToUDPAddrPort(b, c.s.LocalA()) })
+	var browserSent atomic.Int64
+	sendEvery(ctx, &senders, func(i int) []byte {
+		pkt, _ := (&rtp.Packet{
+			Header:  rtp.Header{Version: 2, PayloadType: pcmuPT, SequenceNumber: uint16(i), Timestamp: uint32(i * pcmuFrame), SSRC: 0xbeef},
+			Payload: browserFrames[i%50],
+		}).Marshal()
+		return pkt
+	}, func(b []byte) {
+		var p rtp.Packet
+		if p.Unmarshal(b) == nil && c.browser.track.WriteRTP(&p) == nil {
+			browserSent.Add(1)
+		}
+	})
+	// callerHears waits until the caller has received n more of the
+	// browser's frames.
+	callerHears := func(n int) {
+		t.Helper()
+		for heard := 0; heard < n; {
+			pkt, _, ok := c.caller.recvWithin(waitLimit)
+			if !ok {
+				t.Fatalf("caller heard %d browser frames, want %d; leg %+v", heard, n, c.leg.Stats())
+			}
+			var p rtp.Packet
+			if p.Unmarshal(pkt) == nil && browserSet[string(p.Payload)] {
+				heard++
+			}
+		}
+	}
+	eventually(t, func() bool { return c.browser.toneIn.Load() >= 25 })
+	callerHears(25)
+
+	for _, step := range []struct {
+		offer, answer string
+		hearsCaller   bool
+	}{
+		{DirectionSendOnly, DirectionRecvOnly, false},
+		{DirectionSendRecv, DirectionSendRecv, true},
+		{DirectionInactive, DirectionInactive, false},
+		{DirectionSendRecv, DirectionSendRecv, true},
+	} {
+		offer := c.browser.reoffer(t, step.offer)
+		actx, acancel := context.WithTimeout(t.Context(), waitLimit)
+		answer, err := c.leg.AnswerReoffer(actx, offer)
+		acancel()
+		if err != nil {
+			t.Fatalf("%s re-offer: %v", step.offer, err)
+		}
+		if string(answer) == string(c.offer) {
+			t.Fatalf("%s re-offer answered with the leg's first offer", step.offer)
+		}
+		if _, ok := sdpAttr(t, answer, step.answer); !ok {
+			t.Errorf("answer to %s has no a=%s:\n%s", step.offer, step.answer, answer)
+		}
+		setup, _ := sdpAttr(t, answer, "setup")
+		got, _ := sdpAttr(t, answer, "ice-ufrag")
+		if setup != "active" && setup != "passive" || got != ufrag {
+			t.Errorf("answer to %s: setup %q, ice-ufrag %q; want active or passive and the call's %q", step.offer, setup, got, ufrag)
+		}
+		if _, ok := sdpAttr(t, answer, "end-of-candidates"); !ok {
+			t.Errorf("answer to %s lacks a=end-of-candidates", step.offer)
+		}
+		if err := c.browser.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+			t.Fatalf("browser takes the answer to %s: %v\n%s", step.offer, err, answer)
+		}
+		if got, _ := sdpAttr(t, []byte(c.browser.pc.LocalDescription().SDP), "ice-ufrag"); got != browserUfrag {
+			t.Fatalf("the browser restarted ICE (%q, was %q)", got, browserUfrag)
+		}
+
+		if !step.hearsCaller {
+			// Held: the caller's audio is dropped at the leg, the browser's
+			// still reaches the caller.
+			held := c.leg.Stats().DroppedHeld
+			eventually(t, func() bool { return c.leg.Stats().DroppedHeld >= held+10 })
+			before := c.browser.toneIn.Load()
+			eventually(t, func() bool { return c.leg.Stats().DroppedHeld >= held+20 })
+			if got := c.browser.toneIn.Load(); got != before {
+				t.Errorf("on hold (%s) the browser got %d caller frames", step.offer, got-before)
+			}
+			callerHears(10)
+			continue
+		}
+		before := c.browser.toneIn.Load()
+		eventually(t, func() bool { return c.browser.toneIn.Load() >= before+25 })
+		callerHears(10)
+	}
+	if st := c.leg.Stats(); st.DroppedInvalid != 0 || st.SendErrors != 0 || st.DroppedSource != 0 {
+		t.Errorf("leg stats = %+v", st)
+	}
+	if err := c.leg.Err(); err != nil {
+		t.Errorf("leg ended: %v", err)
+	}
+	t.Logf("browser sent %d frames; leg %+v", browserSent.Load(), c.leg.Stats())
+}
+
+// TestWebRTCLegBadReoffer checks that an offer without PCMU, and one that
+// does not parse, are refused and leave the call as it was.
+func TestWebRTCLegBadReoffer(t *testing.T) {
+	t.Parallel()
+	_, callerSet := toneFrames(440)
+	c := dialWebRTC(t, testWebRTCConfig(), callerSet)
+	offer := c.browser.reoffer(t, DirectionSendRecv)
+	if _, err := c.leg.AnswerReoffer(t.Context(), []byte("v=0\r\n")); err == nil {
+		t.Fatalf("a broken re-offer was answered")
+	}
+	// The browser's pending offer still gets its answer afterwards.
+	answer, err := c.leg.AnswerReoffer(t.Context(), offer)
+	if err != nil {
+		t.Fatalf("re-offer after a broken one: %v", err)
+	}
+	if err := c.browser.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+		t.Fatalf("browser takes the answer: %v", err)
+	}
+	if c.leg.pc.SignalingState() != webrtc.SignalingStateStable {
+		t.Fatalf("leg signaling state %s, want stable", c.leg.pc.SignalingState())
+	}
+}
+
+// sendRTP sends n packets of frames (SSRC ssrc, sequence numbers from seq:
+// SRTP drops a sequence number it has seen) every 20 ms with write.
+func sendRTP(n int, ssrc uint32, seq int, frames [][]byte, write func([]byte)) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i := range n {
+		pkt, _ := (&rtp.Packet{
+			Header: rtp.Header{Version: 2, PayloadType: pcmuPT, SequenceNumber: uint16(seq + i),
+				Timestamp: uint32((seq + i) * pcmuFrame), SSRC: ssrc},
+			Payload: frames[i%len(frames)],
+		}).Marshal()
+		write(pkt)
+		<-tick.C
+	}
+}
+
+// browserWrite writes a marshalled packet to the browser peer's track.
+func (b *browserPeer) write(pkt []byte) {
+	var p rtp.Packet
+	if p.Unmarshal(pkt) == nil {
+		_ = b.track.WriteRTP(&p)
+	}
+}
+
+// hears waits until ph has received n packets from the session at from
+// whose payload is in set, ignoring others.
+func hears(t testing.TB, ph *phone, from netip.AddrPort, set map[string]bool, n int) {
+	t.Helper()
+	for heard := 0; heard < n; {
+		pkt, src, ok := ph.recvWithin(waitLimit)
+		if !ok {
+			t.Fatalf("phone %s heard %d frames, want %d", ph.addr(), heard, n)
+		}
+		var p rtp.Packet
+		if src == from && p.Unmarshal(pkt) == nil && set[string(p.Payload)] {
+			heard++
+		}
+	}
+}
+
+// TestWebRTCLegInMemory checks that a Session and a WebRTCLeg of one
+// process exchange packets in memory: re-pointing the leg's socket
+// elsewhere (Attach) changes nothing, packets sent to side B's socket from
+// the network are dropped, both counters agree, and a second session that
+// takes the leg over (a transfer) gets its audio while the first one's is
+// dropped at the leg.
+func TestWebRTCLegInMemory(t *testing.T) {
+	t.Parallel()
+	callerFrames, callerSet := toneFrames(440)
+	browserFrames, browserSet := toneFrames(1000)
+	c := dialWebRTC(t, testWebRTCConfig(), callerSet)
+	if c.s.bLeg.Load() != c.leg || c.leg.session.Load() != c.s {
+		t.Fatalf("session and leg are not joined in memory")
+	}
+	// Through sockets the browser's audio would now go to the stranger,
+	// and the relay's packets (not from the stranger) would be dropped.
+	stranger := newPhone(t)
+	c.leg.Attach(stranger.addr())
+	var senders sync.WaitGroup
+	t.Cleanup(senders.Wait)
+
+	senders.Go(func() {
+		sendRTP(30, 0xcafe, 0, callerFrames, func(b []byte) { _, _ = c.caller.conn.WriteToUDPAddrPort(b, c.s.LocalA()) })
+	})
+	senders.Go(func() { sendRTP(30, 0xbeef, 0, browserFrames, c.browser.write) })
+	eventually(t, func() bool { return c.browser.toneIn.Load() >= 25 })
+	hears(t, c.caller, c.s.LocalA(), browserSet, 25)
+
+	// Side B's sockets take nothing from the network.
+	stranger.send(c.s.LocalB(), rtpPacket(t, 1, 0xbad))
+	wantStats(t, c.s, "the stranger's packet dropped", func(st Stats) bool { return st.DroppedSource >= 1 })
+
+	eventually(t, func() bool {
+		st, ls := c.s.Stats(), c.leg.Stats()
+		return st.AToB.Packets == 30 && ls.ToBrowser.Packets+ls.DroppedNotReady == 30 &&
+			ls.FromBrowser.Packets >= 30 && st.BToA.Packets == ls.FromBrowser.Packets
+	})
+	if ls := c.leg.Stats(); ls.DroppedSource != 0 || ls.DroppedInvalid != 0 || ls.SendErrors != 0 {
+		t.Errorf("leg stats = %+v", ls)
+	}
+
+	// A second session takes the leg over; the first one's audio no
+	// longer reaches the browser.
+	s2 := c.tb.newSession(t)
+	caller2 := newPhone(t)
+	s2.SetRemoteA(caller2.addr())
+	s2.SetRemoteB(c.leg.RTPAddr())
+	s2.SetRemoteRTCPB(netip.AddrPort{})
+	s2.Start(t.Context())
+	senders.Go(func() { sendRTP(30, 0xbeef, 100, browserFrames, c.browser.write) })
+	hears(t, caller2, s2.LocalA(), browserSet, 25)
+	before := c.browser.toneIn.Load()
+	senders.Go(func() {
+		sendRTP(30, 0xcafe, 100, callerFrames, func(b []byte) { _, _ = c.caller.conn.WriteToUDPAddrPort(b, c.s.LocalA()) })
+	})
+	eventually(t, func() bool { return c.leg.Stats().DroppedSource >= 25 })
+	senders.Go(func() {
+		sendRTP(30, 0xd00d, 0, callerFrames, func(b []byte) { _, _ = caller2.conn.WriteToUDPAddrPort(b, s2.LocalA()) })
+	})
+	eventually(t, func() bool { return c.browser.toneIn.Load() >= before+25 })
+	if got := c.s.Stats().BToA.Packets; got != 30 {
+		t.Errorf("the first session relayed %d of the browser's packets, want only the 30 before the move", got)
+	}
+}
+
+// TestWebRTCLegKeepsSessionAlive checks the silence timeout with a browser
+// agent: the browser's audio alone keeps the session up (a caller who
+// holds sends nothing), and the session ends once nobody sends.
+func TestWebRTCLegKeepsSessionAlive(t *testing.T) {
+	t.Parallel()
+	browserFrames, browserSet := toneFrames(1000)
+	c := dialWebRTCSilence(t, testWebRTCConfig(), nil, 300*time.Millisecond)
+	var senders sync.WaitGroup
+	t.Cleanup(senders.Wait)
+	senders.Go(func() { sendRTP(75, 0xbeef, 0, browserFrames, c.browser.write) })
+	hears(t, c.caller, c.s.LocalA(), browserSet, 60) // 1.2 s, four silence timeouts
+	select {
+	case <-c.s.Done():
+		t.Fatalf("session ended while the browser sent: %v", c.s.Err())
+	default:
+	}
+	waitDone(t, c.s)
+	if !errors.Is(c.s.Err(), ErrSilence) {
+		t.Fatalf("session Err = %v, want ErrSilence", c.s.Err())
+	}
+}
+
+// TestWebRTCInMemoryAllocs checks that the relay's hops to and from a
+// WebRTC leg allocate nothing (pion's own work is in the benchmarks). It
+// is not parallel: AllocsPerRun counts the whole process's allocations.
+func TestWebRTCInMemoryAllocs(t *testing.T) {
+	tb := setup(t, 2, time.Minute)
+	s := tb.newSession(t) // not started: its paths are called directly
+	caller := newPhone(t)
+	leg, err := NewWebRTCLeg(t.Context(), testWebRTCConfig(), zerolog.Nop())
+	if err != nil {
+		t.Fatalf("NewWebRTCLeg: %v", err)
+	}
+	t.Cleanup(func() { _ = leg.Close() })
+	s.SetRemoteA(caller.addr())
+	s.SetRemoteB(leg.RTPAddr())
+	h := newHeader()
+	pkt := rtpPacket(t, 1, 1)
+	s.relay(&s.a.rtp, h, pkt, caller.addr()) // latching allocates once
+	tests := []struct {
+		name  string
+		send  func()
+		count func() uint64
+	}{
+		{"caller to leg (not connected yet)", func() { s.relay(&s.a.rtp, h, pkt, caller.addr()) },
+			func() uint64 { return leg.Stats().DroppedNotReady }},
+		{"leg to caller", func() { leg.fromBrowser(pkt) }, func() uint64 { return s.Stats().BToA.Packets }},
+		{"network to side b", func() { s.relay(&s.b.rtp, h, pkt, caller.addr()) }, func() uint64 { return s.Stats().DroppedSource }},
+	}
+	for _, tt := range tests {
+		before := tt.count()
+		if allocs := testing.AllocsPerRun(200, tt.send); allocs != 0 {
+			t.Errorf("%s: %v allocs per packet, want 0", tt.name, allocs)
+		}
+		if got := tt.count() - before; got < 200 {
+			t.Errorf("%s: counter moved by %d, want at least 200: the path under test was not taken", tt.name, got)
+		}
+	}
+}
+
+// TestWebRTCLegPlayB plays a prompt to a browser agent (ringback while a
+// callback dials the customer): it reaches the browser, through the leg's
+// socket, while the caller's audio is held back.
+func TestWebRTCLegPlayB(t *testing.T) {
+	t.Parallel()
+	promptFrames, promptSet := toneFrames(425)
+	c := dialWebRTC(t, testWebRTCConfig(), promptSet)
+	var prompt []byte
+	for _, f := range promptFrames[:25] {
+		prompt = append(prompt, f...)
+	}
+	callerFrames, _ := toneFrames(440)
+	var senders sync.WaitGroup
+	t.Cleanup(senders.Wait)
+	senders.Go(func() {
+		sendRTP(25, 0xcafe, 0, callerFrames, func(b []byte) { _, _ = c.caller.conn.WriteToUDPAddrPort(b, c.s.LocalA()) })
+	})
+	if err := c.s.PlayB(t.Context(), prompt, PayloadPCMU); err != nil {
+		t.Fatalf("PlayB: %v", err)
+	}
+	eventually(t, func() bool { return c.browser.toneIn.Load() >= 20 })
+	if n := c.browser.otherIn.Load(); n > 3 {
+		t.Errorf("browser got %d frames other than the prompt while it played", n)
+	}
+}
+
+// TestToBrowserPayload checks where toBrowser finds the payload of a relay
+// packet (headerLen and the padding), whatever its header holds.
+func TestToBrowserPayload(t *testing.T) {
+	t.Parallel()
+	payload := []byte{1, 2, 3, 4, 5, 6, 7, 8}
+	ext := &rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 1, CSRC: []uint32{7, 8}}, Payload: payload}
+	if err := ext.SetExtension(1, []byte{0x30, 0x31, 0x32}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		pkt  *rtp.Packet
+	}{
+		{"plain", &rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 1}, Payload: payload}},
+		{"csrc and extension", ext},
+		{"padding", &rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 1, Padding: true}, Payload: payload, PaddingSize: 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := tt.pkt.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := newHeader()
+			if !validRTP(h, b) {
+				t.Fatalf("packet not valid")
+			}
+			end := len(b)
+			if h.Padding {
+				end -= int(b[end-1])
+			}
+			if got := b[headerLen(b):end]; string(got) != string(payload) {
+				t.Fatalf("payload %x, want %x", got, payload)
+			}
+		})
+	}
+}
+
+// BenchmarkWebRTCCallFromBrowser measures a packet from the browser's track
+// to the caller through a whole call, one at a time: the browser's SRTP,
+// the leg's pion receive path, the hop to the session (in memory) and the
+// relay's write to the caller.
+func BenchmarkWebRTCCallFromBrowser(b *testing.B) {
+	c := dialWebRTC(b, testWebRTCConfig(), nil)
+	if err := c.caller.conn.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	p := &rtp.Packet{Header: rtp.Header{Version: 2}, Payload: make([]byte, pcmuFrame)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.SequenceNumber = uint16(i)
+		if err := c.browser.track.WriteRTP(p); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := c.caller.conn.ReadFromUDPAddrPort(buf); err != nil {
+			b.Fatalf("packet %d did not reach the caller: %v", i, err)
+		}
+	}
+}
+
+// A browser that calls (an agent calling a colleague) makes the offer: the
+// leg answers it with complete gathering and PCMU, its socket bridged to the
+// relay's side A, and audio flows both ways with the plain phone on side B.
+func TestWebRTCLegAnswersABrowsersOffer(t *testing.T) {
+	t.Parallel()
+	colleagueFrames, colleagueSet := toneFrames(700)
+	browserFrames, browserSet := toneFrames(1000)
+	tb := setup(t, 2, time.Minute)
+	log := zerolog.New(tb.log).Level(zerolog.DebugLevel).With().Str("call_id", "consult-1").Logger()
+	s, colleague := tb.newSession(t), newPhone(t)
+	leg, err := NewWebRTCLeg(t.Context(), testWebRTCConfig(), log)
+	if err != nil {
+		t.Fatalf("NewWebRTCLeg: %v", err)
+	}
+	t.Cleanup(func() { _ = leg.Close() })
+	browser := newBrowserPeer(t, log, colleagueSet)
+
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	defer cancel()
+	answer, err := leg.Answer(ctx, browser.reoffer(t, DirectionSendRecv))
+	if err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+	for _, want := range []string{"a=rtpmap:0 PCMU/8000", "a=end-of-candidates", "a=sendrecv", "a=setup:active"} {
+		if !strings.Contains(string(answer), want) {
+			t.Errorf("answer lacks %q:\n%s", want, answer)
+		}
+	}
+	if _, err := leg.Answer(ctx, answer); err == nil {
+		t.Errorf("a second Answer on the same leg was accepted")
+	}
+	if err := browser.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+		t.Fatalf("browser set answer: %v", err)
+	}
+	s.SetRemoteA(leg.RTPAddr())
+	s.SetRemoteRTCPA(netip.AddrPort{})
+	leg.Attach(s.LocalA())
+	s.SetRemoteB(colleague.addr())
+	s.Start(t.Context())
+	waitClosed(t, browser.connected, "browser connected")
+	eventually(t, leg.connected.Load)
+
+	go sendRTP(100, 0xbeef, 0, browserFrames, browser.write)
+	hears(t, colleague, s.LocalB(), browserSet, 20)
+	go sendRTP(100, 0xcafe, 0, colleagueFrames, func(b []byte) { _, _ = colleague.conn.WriteToUDPAddrPort(b, s.LocalB()) })
+	eventually(t, func() bool { return browser.toneIn.Load() >= 20 })
 }

@@ -105,11 +105,15 @@ type call struct {
 	// by, closed when the consultation ends.
 	consultBy   *roster.Agent
 	contextCall string
-	consultLeg  atomic.Pointer[agentLeg]
-	handovers   chan handover
-	consultDone chan struct{}
-	offerPT     uint8 // the G.711 payload type Teamline speaks to the caller in
-	byeCSeq     uint32
+	// callerRTC and callerAnswer: the WebRTC leg that answered a browser
+	// calling a colleague, and its answer; nil otherwise.
+	callerRTC    *media.WebRTCLeg
+	callerAnswer []byte
+	consultLeg   atomic.Pointer[agentLeg]
+	handovers    chan handover
+	consultDone  chan struct{}
+	offerPT      uint8 // the G.711 payload type Teamline speaks to the caller in
+	byeCSeq      uint32
 }
 
 func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
@@ -168,16 +172,43 @@ func (s *Server) newCall() *call {
 	}
 }
 
-// handleReinvite answers a re-INVITE (session refresh, hold) on an
-// established call with the SDP Teamline already gave, so the media path
-// stays anchored and the call is not dropped.
+// handleReinvite answers a re-INVITE on an established call. An agent's
+// leg answers the offer it carries (hold, resume, a new address) with a
+// real answer (RFC 3264 section 8): a browser's from its WebRTC peer on
+// the same transport, a softphone's with Teamline's relay address, a codec
+// the relay passes on and the mirrored direction. Any other re-INVITE (the
+// caller's, or one without an offer) gets the SDP Teamline already gave,
+// so the media path stays anchored and the call is not dropped. An offer
+// that cannot be answered gets 488 and leaves the call as it was (RFC 3261
+// section 14.2).
 func (s *Server) handleReinvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	d, ok := s.dialogs.get(req.CallID().Value())
 	if !ok {
 		s.respond(req, tx, 481)
 		return
 	}
-	body := d.currentSDP()
+	// reofferAnswerer is a side of a call that answers offers itself.
+	type reofferAnswerer interface {
+		answerReoffer(ctx context.Context, offer []byte) ([]byte, error)
+	}
+	offer := len(req.Body()) > 0
+	if ct := req.ContentType(); ct != nil && !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {
+		offer = false
+	}
+	var body []byte
+	if r, ok := d.(reofferAnswerer); ok && offer {
+		ctx, cancel := context.WithTimeout(s.baseCtx, 10*time.Second)
+		answer, err := r.answerReoffer(ctx, req.Body())
+		cancel()
+		if err != nil {
+			s.log.Warn().Err(err).Str("call_id", req.CallID().Value()).Msg("re-INVITE offer not acceptable: 488")
+			s.respond(req, tx, 488)
+			return
+		}
+		body = answer
+	} else {
+		body = d.currentSDP()
+	}
 	if body == nil {
 		s.respond(req, tx, 488)
 		return

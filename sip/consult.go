@@ -165,12 +165,6 @@ func (c *call) runConsult(ctx context.Context, colleague *roster.Agent) {
 	if !c.tx.OnCancel(func(*gosip.Request) { c.cancelOnce.Do(func() { close(c.cancelled) }) }) {
 		return
 	}
-	offer, err := c.parseOffer()
-	if err != nil {
-		c.log.Info().Err(err).Msg("agent's SDP not acceptable: 488")
-		c.respondFinal(488)
-		return
-	}
 	sess, err := c.s.deps.Media.NewSession(c.req.CallID().Value(), c.log)
 	if err != nil {
 		c.log.Error().Err(err).Msg("no media ports: 503")
@@ -179,8 +173,37 @@ func (c *call) runConsult(ctx context.Context, colleague *roster.Agent) {
 	}
 	c.media = sess
 	defer func() { _ = sess.Close() }()
-	sess.SetRemoteA(offer.RTP)
-	c.offerPT = firstG711(offer)
+	if isBrowserTransport(c.req.Transport()) {
+		// A browser calls with a WebRTC offer: Teamline answers it from a
+		// WebRTC leg of its own (complete gathering, PCMU) bridged to the
+		// relay's side A.
+		rtc, err := media.NewWebRTCLeg(ctx, c.s.opts.WebRTC, c.log)
+		if err != nil {
+			c.log.Error().Err(err).Msg("no webrtc leg for the browser: 503")
+			c.respondFinal(503)
+			return
+		}
+		defer func() { _ = rtc.Close() }()
+		if c.callerAnswer, err = rtc.Answer(ctx, c.req.Body()); err != nil {
+			c.log.Info().Err(err).Msg("browser's offer not acceptable: 488")
+			c.respondFinal(488)
+			return
+		}
+		c.callerRTC = rtc
+		sess.SetRemoteA(rtc.RTPAddr())
+		sess.SetRemoteRTCPA(netip.AddrPort{})
+		rtc.Attach(sess.LocalA())
+		c.offerPT = media.PayloadPCMU
+	} else {
+		offer, err := c.parseOffer()
+		if err != nil {
+			c.log.Info().Err(err).Msg("agent's SDP not acceptable: 488")
+			c.respondFinal(488)
+			return
+		}
+		sess.SetRemoteA(offer.RTP)
+		c.offerPT = firstG711(offer)
+	}
 
 	toColleague, err := c.agentOffer()
 	if err != nil {
@@ -235,11 +258,14 @@ func (c *call) consultTalk(ctx context.Context, leg *agentLeg) {
 		c.respondFinal(488)
 		return
 	}
-	body, err := media.RewriteSDP(leg.answer.Body(), c.media.LocalA(), sdpSessionID(), 1)
-	if err != nil {
-		leg.hangup()
-		c.respondFinal(488)
-		return
+	body := c.callerAnswer
+	if body == nil {
+		var err error
+		if body, err = media.RewriteSDP(leg.answer.Body(), c.media.LocalA(), sdpSessionID(), 1); err != nil {
+			leg.hangup()
+			c.respondFinal(488)
+			return
+		}
 	}
 	c.answerSDP = body
 	callerID, legID := c.req.CallID().Value(), leg.invite.CallID().Value()
@@ -271,6 +297,10 @@ func (c *call) consultTalk(ctx context.Context, leg *agentLeg) {
 	defer c.s.consults.remove(callerID)
 	c.log.Info().Msg("consultation answered")
 
+	var callerGone <-chan struct{} // a browser caller's WebRTC leg ending
+	if c.callerRTC != nil {
+		callerGone = c.callerRTC.Done()
+	}
 	renew := time.NewTicker(leaseRenewal)
 	defer renew.Stop()
 	for {
@@ -286,6 +316,11 @@ func (c *call) consultTalk(ctx context.Context, leg *agentLeg) {
 			c.log.Info().Str("hangup_by", string(h.by)).Msg("consultation ended")
 			return
 		case <-leg.mediaDone():
+			leg.hangup()
+			c.hangupCaller()
+			return
+		case <-callerGone:
+			// The calling agent's browser went away.
 			leg.hangup()
 			c.hangupCaller()
 			return

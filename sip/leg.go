@@ -271,6 +271,54 @@ func (l *agentLeg) currentSDP() []byte {
 	return l.offer
 }
 
+// answerReoffer answers the offer of a re-INVITE the agent sent (hold,
+// resume, a new address). A browser's WebRTC peer answers it on the
+// transport it has. A softphone gets Teamline's side of the relay as the
+// leg's current SDP has it, the G.711 codec it speaks already (or another
+// that both SDPs list with the same payload type) and the mirrored
+// direction, and the relay sends to the address the offer names from then
+// on. The answer becomes the leg's current SDP.
+func (l *agentLeg) answerReoffer(ctx context.Context, offer []byte) ([]byte, error) {
+	l.mu.Lock()
+	ours, first := l.offer, l.answer
+	l.mu.Unlock()
+	var answer []byte
+	if l.webrtc != nil {
+		a, err := l.webrtc.AnswerReoffer(ctx, offer)
+		if err != nil {
+			return nil, fmt.Errorf("browser re-offer: %w", err)
+		}
+		answer = a
+	} else {
+		prefer := ""
+		if first != nil {
+			if _, info, err := media.ParseSDP(first.Body()); err == nil {
+				for _, codec := range info.Codecs {
+					if strings.EqualFold(codec.Name, media.CodecPCMU) || strings.EqualFold(codec.Name, media.CodecPCMA) {
+						prefer = codec.Name
+						break
+					}
+				}
+			}
+		}
+		a, remote, err := media.AnswerSDP(offer, ours, prefer)
+		if err != nil {
+			return nil, fmt.Errorf("agent re-offer: %w", err)
+		}
+		if sess := l.ownerCall().media; sess != nil {
+			sess.SetRemoteB(remote.RTP)
+		}
+		answer = a
+	}
+	l.mu.Lock()
+	l.offer = answer
+	l.mu.Unlock()
+	if _, info, err := media.ParseSDP(answer); err == nil {
+		l.log.Info().Str("answer_direction", info.Direction).Msg("agent's re-INVITE answered")
+	}
+	return answer, nil
+}
+
 // legDestination picks where an INVITE to a binding goes: the Contact when
 // it names the host the REGISTER came from, else the source address of the
 // REGISTER — the only path to a phone behind NAT advertising its private

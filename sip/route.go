@@ -16,6 +16,12 @@ var defaultOffer = []byte("v=0\r\no=teamline 0 0 IN IP4 0.0.0.0\r\ns=Teamline\r\
 	"m=audio 9 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n" +
 	"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n")
 
+// pcmuOffer is defaultOffer without PCMA, for a call whose other side is a
+// browser: the relay does not transcode.
+var pcmuOffer = []byte("v=0\r\no=teamline 0 0 IN IP4 0.0.0.0\r\ns=Teamline\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n" +
+	"m=audio 9 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n" +
+	"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n")
+
 // leaseRenewal is how often a call renews the presence leases of the agents
 // it holds; well inside roster.DefaultRingLease.
 const leaseRenewal = 20 * time.Second

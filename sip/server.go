@@ -490,7 +490,8 @@ type dialogEnd interface {
 	ack(req *gosip.Request)
 	byeReceived(req *gosip.Request)
 	// currentSDP is the SDP Teamline last sent on this side, repeated in
-	// answer to a re-INVITE.
+	// answer to a re-INVITE without an offer and to the caller's
+	// re-INVITEs (an agent's leg answers an offer itself: answerReoffer).
 	currentSDP() []byte
 }
 

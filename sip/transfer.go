@@ -233,7 +233,11 @@ func (c *call) ringTransfer(ctx context.Context, tr transferRequest, n int) tran
 // every agent leg of the call is offered.
 func (c *call) agentOffer() ([]byte, error) {
 	source := defaultOffer
-	if c.req != nil {
+	switch {
+	case c.callerRTC != nil:
+		// The caller is a browser, which speaks PCMU only.
+		source = pcmuOffer
+	case c.req != nil:
 		source = c.req.Body()
 	}
 	return media.RewriteSDP(source, c.media.LocalB(), sdpSessionID(), 1)

@@ -19,6 +19,7 @@
     muted: false,
     held: false,
     holdMode: '',         // 'sip' (re-INVITE) or 'local' (tracks disabled)
+    consultState: '',     // '', 'calling' or 'talking': a call to a colleague before an attended transfer
     inviteAt: 0,
     answeredAt: 0,
     firstPacketAt: 0,
@@ -35,12 +36,11 @@
   // The fake or real microphone as it is: echo cancellation, noise
   // suppression and gain control would bring a test tone down to a tenth.
   const audioConstraints = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
-  // Hold by re-INVITE (JsSIP's session.hold()) ends the call in JsSIP when
-  // the far end's answer cannot be applied; Teamline answers a re-INVITE
-  // with its original offer, which the browser refuses as an answer. So the
-  // console holds locally (it stops sending and playing audio) unless the
-  // page is opened with ?hold=sip, to check the SIP side.
-  const sipHold = new URLSearchParams(location.search).get('hold') === 'sip';
+  // Hold is a re-INVITE (JsSIP's session.hold(): a=sendonly), which Teamline
+  // answers from its WebRTC peer; the page also stops its microphone on the
+  // held call, so a customer on hold never hears the agent consult a
+  // colleague. ?hold=local holds on the page only (no re-INVITE).
+  const sipHold = new URLSearchParams(location.search).get('hold') !== 'local';
 
   const $ = (id) => document.getElementById(id);
   const show = (id, on) => { $(id).hidden = !on; };
@@ -51,6 +51,7 @@
   let ua = null;
   let session = null;
   let pc = null;
+  let consult = null;   // the call to a colleague before an attended transfer
   let pollTimer = null;
   let wrapLeftAt = 0;     // performance.now() when wrap_up_left_ms was read
   let wrapLeftMs = 0;
@@ -267,46 +268,108 @@
     st.muted = !st.muted;
     text('mute', st.muted ? 'Unmute' : 'Mute');
   });
-  $('hold').addEventListener('click', () => {
-    if (!session || st.callState !== 'answered') return;
-    const on = !st.held;
-    if (sipHold && (on ? session.hold() : session.unhold())) {
-      st.holdMode = 'sip';
-    } else {
-      // Local hold: stop sending our microphone and playing the customer.
-      st.holdMode = 'local';
-      if (pc) {
-        pc.getSenders().forEach((s) => { if (s.track) s.track.enabled = !on && !st.muted; });
-        pc.getReceivers().forEach((r) => { if (r.track) r.track.enabled = !on; });
-      }
+  // setHold holds or resumes the customer's call.
+  function setHold(on) {
+    if (!session || st.callState !== 'answered' || st.held === on) return;
+    st.holdMode = sipHold && (on ? session.hold() : session.unhold()) ? 'sip' : 'local';
+    // Either way: stop sending our microphone to, and playing, the customer.
+    const conn = session.connection;
+    if (conn) {
+      conn.getSenders().forEach((s) => { if (s.track) s.track.enabled = !on && !st.muted; });
+      conn.getReceivers().forEach((r) => { if (r.track) r.track.enabled = !on; });
     }
     st.held = on;
     text('hold', on ? 'Resume' : 'Hold');
     text('call-status', on ? 'On hold' : 'On call');
-  });
+  }
+  $('hold').addEventListener('click', () => setHold(!st.held));
 
-  $('transfer').addEventListener('click', async () => {
-    if (!session || st.callState !== 'answered') return;
-    const target = $('transfer-target').value;
+  // saveTransferNote stores the note for the colleague on the call, so their
+  // screen shows it before they answer; false when it could not be saved.
+  async function saveTransferNote() {
     const note = $('transfer-note').value.trim();
-    if (note) {
-      const res = await api('POST', 'calls/' + encodeURIComponent(st.callId) + '/notes', { kind: 'transfer', body: note });
-      if (!res.ok) {
-        text('transfer-msg', 'Not transferred: the note could not be saved (' + (res.data.error || res.status) + ').');
-        return;
-      }
-      st.notesSaved++;
+    if (!note) return true;
+    const res = await api('POST', 'calls/' + encodeURIComponent(st.callId) + '/notes', { kind: 'transfer', body: note });
+    if (!res.ok) {
+      text('transfer-msg', 'Not transferred: the note could not be saved (' + (res.data.error || res.status) + ').');
+      return false;
     }
+    st.notesSaved++;
+    $('transfer-note').value = '';
+    return true;
+  }
+
+  // refer sends the customer's call to target: blind, or replacing the
+  // consultation with the colleague (an attended transfer).
+  function refer(target, options) {
     text('transfer-msg', 'Transferring…');
     try {
-      const refer = session.refer(target);
-      refer.on('accepted', () => { st.transferred = true; text('transfer-msg', 'Transferred.'); show('transfer-box', false); });
-      refer.on('failed', (e) => text('transfer-msg', 'The transfer failed' + (e && e.response ? ': ' + e.response.status_code : '') + '.'));
+      const r = session.refer(target, options);
+      r.on('accepted', () => { st.transferred = true; text('transfer-msg', 'Transferred.'); show('transfer-box', false); });
+      r.on('failed', (e) => text('transfer-msg', 'The transfer failed' + (e && e.response ? ': ' + e.response.status_code : '') + '.'));
     } catch (e) {
       fail('refer: ' + e);
       text('transfer-msg', 'The transfer failed: ' + e);
     }
+  }
+
+  $('transfer').addEventListener('click', async () => {
+    if (!session || st.callState !== 'answered' || consult) return;
+    const target = $('transfer-target').value;
+    if (await saveTransferNote()) refer(target);
   });
+
+  // ---- attended transfer: call the colleague first ----------------------
+
+  function consultEnded() {
+    consult = null;
+    st.consultState = '';
+    show('consult-box', false);
+    show('consult', true);
+    show('transfer', true);
+    if (session && session.connection) attach(session.connection);
+    if (!st.transferred && st.callState === 'answered') setHold(false);
+  }
+
+  $('consult').addEventListener('click', async () => {
+    if (!session || st.callState !== 'answered' || consult) return;
+    const target = $('transfer-target').value;
+    if (target.startsWith('sip:pool@')) {
+      text('transfer-msg', 'Choose a colleague to call first; the national pool takes a transfer directly.');
+      return;
+    }
+    if (!(await saveTransferNote())) return;
+    setHold(true);
+    const name = $('transfer-target').selectedOptions[0].textContent;
+    st.consultState = 'calling';
+    show('consult', false);
+    show('transfer', false);
+    show('consult-box', true);
+    show('consult-complete', false);
+    text('consult-status', 'Calling ' + name + '…');
+    text('transfer-msg', '');
+    const k = ua.call(target, { mediaConstraints: { audio: audioConstraints, video: false }, pcConfig: { iceServers: [] } });
+    consult = k;
+    consult.target = target;
+    k.on('confirmed', () => {
+      if (k !== consult) return;
+      st.consultState = 'talking';
+      text('consult-status', 'Talking to ' + name + ' (the customer is on hold)');
+      show('consult-complete', true);
+      attach(k.connection);
+    });
+    k.on('ended', () => { if (k === consult) consultEnded(); });
+    k.on('failed', (e) => {
+      if (k !== consult) return;
+      text('transfer-msg', 'The call to your colleague failed: ' + e.cause + '.');
+      consultEnded();
+    });
+  });
+  $('consult-complete').addEventListener('click', () => {
+    if (!consult || st.consultState !== 'talking') return;
+    refer(consult.target, { replaces: consult });
+  });
+  $('consult-cancel').addEventListener('click', () => { if (consult) consult.terminate(); });
 
   $('wrapup-save').addEventListener('click', async () => {
     const body = $('wrapup-note').value.trim();
