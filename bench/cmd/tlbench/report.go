@@ -171,8 +171,8 @@ func (r *results) printTable(w io.Writer) {
 	}
 	if r.Kamailio != nil && r.Teamline != nil {
 		fmt.Fprintf(w, "\nTeamline / Kamailio: %d / %d calls/s = %.2f\n", r.Teamline.MaxZeroFail, r.Kamailio.MaxZeroFail, r.Ratio)
-		if top := r.Settings.Rates[len(r.Settings.Rates)-1]; r.Kamailio.MaxZeroFail == top {
-			fmt.Fprintf(w, "(Kamailio held the highest step, %d calls/s: its ceiling is higher and the ratio is an upper bound)\n", top)
+		if top := r.Kamailio.MaxZeroFail; top >= maxClimbRate {
+			fmt.Fprintf(w, "(Kamailio held %d calls/s, where its climb stops: its ceiling is higher and the ratio is an upper bound)\n", top)
 		}
 	}
 	if m := r.Media; m != nil {

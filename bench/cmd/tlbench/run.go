@@ -178,19 +178,28 @@ func (e *env) runTeamlineParts(ctx context.Context, res *results) int {
 		res.Teamline = &r
 	}
 	if !e.o.skip["kamailio"] && e.kamailio != "" && ctx.Err() == nil {
-		// A fresh agents' SIPp: calls a failing Teamline step left half
-		// done must not load the reference.
+		// A fresh agents' SIPp on a port of its own: after a step that
+		// failed, Teamline goes on retransmitting INVITEs and BYEs of half
+		// done calls to its agents' port for 64*T1, and a SIPp there
+		// answering those instead of Kamailio's INVITEs failed every
+		// reference call with 408.
 		stopAgents()
+		teamlineUAS := e.uasPort
+		if e.uasPort, err = freePort(false); err != nil {
+			e.logf("%v", err)
+			return 1
+		}
 		agents, agentsDir, err = e.startAgents("agents-kamailio", []int{9}, false)
 		if err != nil {
 			e.logf("%v", err)
 			return 1
 		}
 		kam, port, err := e.startKamailio()
+		e.uasPort = teamlineUAS // the media parts' agents are Teamline's
 		if err != nil {
 			e.note("Kamailio reference skipped: %v", err)
 		} else {
-			r := e.runRates(ctx, rateTarget{name: "kamailio", sipPort: port, pgid: kam.pid()}, agentsDir)
+			r := e.runRates(ctx, rateTarget{name: "kamailio", sipPort: port, pgid: kam.pid(), climb: true}, agentsDir)
 			kam.stop(5 * time.Second)
 			res.Kamailio = &r
 			if res.Teamline != nil && r.MaxZeroFail > 0 {
