@@ -23,6 +23,11 @@ func TestBlindTransferFromSoftphone(t *testing.T) {
 	tl := startTeamline(t, tlOptions{})
 	ctx := waitCtx(t, 45*time.Second)
 	anna, customer, customerRTP := annaTalksToErika(t, ctx, tl, 9*time.Second)
+	// A call in progress waits for nobody: it must not count towards
+	// storm mode.
+	if ld := tl.app.SIP.TeamLoad("berlin"); ld.Waiting != 0 || ld.Ringing != 0 {
+		t.Errorf("team berlin's load during an answered call = %+v, want nobody waiting or ringing", ld)
+	}
 	if err := customerRTP.WaitPackets(ctx, 25); err != nil {
 		t.Fatalf("customer heard nothing from anna: %v", err)
 	}

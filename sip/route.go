@@ -139,10 +139,14 @@ func (c *call) route(ctx context.Context, p *router.Plan) (*agentLeg, store.Outc
 		c.setLoad(p, loadRinging)
 		res := c.ringStep(ctx, legs, events, step.RingFor, capTimer.C, &ringing)
 		c.endStep(p, legs, res)
+		if res.winner != nil {
+			// Answered: the caller waits no more (a talking call counted as
+			// waiting would push its team into storm mode).
+			c.setLoad(p, loadNone)
+			return res.winner, "", ""
+		}
 		c.setLoad(p, loadWaiting)
 		switch {
-		case res.winner != nil:
-			return res.winner, "", ""
 		case res.stop:
 			return nil, res.outcome, res.reason
 		}
