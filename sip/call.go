@@ -82,7 +82,8 @@ type call struct {
 	step    int  // the step whose legs may win; -1 between steps
 
 	loadState int          // how the call counts in its team's load
-	routing   *router.Plan // the routing plan, once made
+	routing   *router.Plan // the routing plan, once made; nil once answered
+	routed    *routed      // what the answered call keeps of it
 	finished  sync.Once
 
 	answerSDP  []byte // SDP Teamline answered the caller with (for re-INVITEs)
@@ -423,6 +424,10 @@ func (c *call) talk(ctx context.Context, leg *agentLeg, booked <-chan *callback.
 		return
 	}
 
+	// Established: the call lets go of its routing plan and of the
+	// finished INVITE transactions (sipgo drops them 64*T1 later).
+	c.compactRouting()
+	c.tx, leg.tx = nil, nil
 	x := talkLoop{c: c, leg: leg}
 	by, reason := x.run(ctx)
 	defer c.s.deps.Presence.Release(x.leg.agent.ID, c.id)

@@ -58,27 +58,75 @@ func (c *call) plan(now time.Time) *router.Plan {
 	return &p
 }
 
+// routed is what an answered call keeps of its routing plan (a router.Plan
+// holds its whole trace inline, 4 KB, for a call that lasts minutes): the
+// teams its load counts against and the trace as text, which transfers
+// extend.
+type routed struct {
+	home, team *roster.Team
+	overflow   bool
+	trace      []string
+}
+
+// compactRouting replaces the plan of an answered call by its routed
+// summary. The call's share of the load is none by then.
+func (c *call) compactRouting() {
+	p := c.routing
+	if p == nil {
+		return
+	}
+	c.routed = &routed{home: p.HomeTeam, team: p.Team, overflow: p.Overflow, trace: p.Trace()}
+	c.routing = nil
+}
+
+// note adds a line to the decision trace of the call, planned or answered.
+func (c *call) note(line string) {
+	if c.routed != nil {
+		c.routed.trace = append(c.routed.trace, line)
+		return
+	}
+	if c.routing != nil {
+		c.routing.Note(line)
+	}
+}
+
+// traceLines is the call's decision trace so far.
+func (c *call) traceLines() []string {
+	if c.routed != nil {
+		return c.routed.trace
+	}
+	if c.routing != nil {
+		return c.routing.Trace()
+	}
+	return nil
+}
+
 // finishPlan undoes the call's share of the team loads, lets storm mode end
 // when the load allows, and stores and logs the decision trace; once, before
 // the call's end is recorded.
 func (c *call) finishPlan() {
-	if c.routing != nil {
-		c.finished.Do(func() { c.finishRouting(c.routing) })
+	switch {
+	case c.routing != nil:
+		p := c.routing
+		c.finished.Do(func() {
+			c.setLoad(p, loadNone)
+			c.finishRouting(routed{home: p.HomeTeam, team: p.Team, overflow: p.Overflow, trace: p.Trace()})
+		})
+	case c.routed != nil:
+		c.finished.Do(func() { c.finishRouting(*c.routed) })
 	}
 }
 
-func (c *call) finishRouting(p *router.Plan) {
-	c.setLoad(p, loadNone)
-	if p.Overflow {
-		c.s.loads.add(p.Team.ID, 0, 0, -1)
+func (c *call) finishRouting(r routed) {
+	if r.overflow {
+		c.s.loads.add(r.team.ID, 0, 0, -1)
 	}
-	if st, ev := c.s.deps.Router().Storm(p.HomeTeam.ID, c.s.view, time.Now()); ev.Kind != router.StormNone {
-		c.s.loads.setStorm(p.HomeTeam.ID, st)
-		c.s.log.Info().Str("team", p.HomeTeam.ID).Str("storm", ev.Kind.String()).Msg(ev.String())
+	if st, ev := c.s.deps.Router().Storm(r.home.ID, c.s.view, time.Now()); ev.Kind != router.StormNone {
+		c.s.loads.setStorm(r.home.ID, st)
+		c.s.log.Info().Str("team", r.home.ID).Str("storm", ev.Kind.String()).Msg(ev.String())
 	}
-	trace := p.Trace()
-	c.s.deps.Calls.Traced(c.id, trace)
-	c.log.Info().Strs("trace", trace).Msg("routing decisions")
+	c.s.deps.Calls.Traced(c.id, r.trace)
+	c.log.Info().Strs("trace", r.trace).Msg("routing decisions")
 }
 
 // Load states of a call, counted in its home team's router.Load.

@@ -113,9 +113,9 @@ func (x *talkLoop) startTransfer(ctx context.Context, tr transferRequest, retry 
 	x.xfer, x.transferorGone = &tr, retry && x.transferorGone
 	c.transferring.Store(true)
 	c.transferredBy = tr.from.agent.ID
-	c.routing.Note("transfer " + strconv.Itoa(x.transfers) + ": " + tr.from.agent.ID + " transfers the call (" +
+	c.note("transfer " + strconv.Itoa(x.transfers) + ": " + tr.from.agent.ID + " transfers the call (" +
 		string(tr.kind) + ") to " + tr.target.name)
-	c.publishLive(c.routing.Trace())
+	c.publishLive(c.traceLines())
 	c.log.Info().Str("from_agent", tr.from.agent.ID).Str("target", tr.target.name).Str("kind", string(tr.kind)).
 		Msg("transfer: ringing the target")
 
@@ -187,10 +187,13 @@ func (x *talkLoop) clearTransfer() {
 func (x *talkLoop) finishTransfer(ctx context.Context, r transferResult) (retry *transferRequest, ok bool) {
 	c, tr := x.c, *x.xfer
 	defer x.clearTransfer()
+	for _, line := range r.notes {
+		c.note(line)
+	}
 	x.xferCancel() // stops the ringback
 	from := x.leg
 	if r.winner == nil {
-		c.routing.Note("transfer " + strconv.Itoa(x.transfers) + " failed: " + r.reason)
+		c.note("transfer " + strconv.Itoa(x.transfers) + " failed: " + r.reason)
 		c.log.Info().Str("target", tr.target.name).Str("reason", r.reason).Msg("transfer failed")
 		x.record(r, r.reason)
 		if x.transferorGone {
@@ -242,8 +245,8 @@ func (x *talkLoop) finishTransfer(ctx context.Context, r transferResult) (retry 
 	}
 	x.leg = to
 	x.legDone = to.mediaDone()
-	c.routing.Note("transfer " + strconv.Itoa(x.transfers) + ": " + to.agent.ID + " took the call from " + from.agent.ID)
-	c.publishLive(c.routing.Trace())
+	c.note("transfer " + strconv.Itoa(x.transfers) + ": " + to.agent.ID + " took the call from " + from.agent.ID)
+	c.publishLive(c.traceLines())
 	x.record(r, "")
 	c.log.Info().Str("from_agent", from.agent.ID).Str("to_agent", to.agent.ID).Msg("transfer completed")
 	// The transferring agent learns the outcome, then their leg ends.

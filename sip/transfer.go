@@ -55,6 +55,9 @@ type transferResult struct {
 	moved  bool
 	status int
 	reason string
+	// notes are routing decisions taken while ringing, for the call's
+	// trace.
+	notes []string
 }
 
 // PoolTransferUser is the Refer-To user part that transfers a call to the
@@ -204,9 +207,12 @@ func (c *call) ringTransfer(ctx context.Context, tr transferRequest, n int) tran
 		}
 		ringing := true
 		res := c.ringStep(ctx, legs, events, c.s.opts.RingTimeout, nil, &ringing)
-		c.endStep(c.routing, legs, res)
+		// The call's own plan is gone (answered); what ringing the colleague
+		// decides (a ring-out that sends them away) goes to a plan of its own.
+		var notes router.Plan
+		c.endStep(&notes, legs, res)
 		if res.winner != nil {
-			return transferResult{winner: res.winner}
+			return transferResult{winner: res.winner, notes: notes.Trace()}
 		}
 		status, reason := 480, tr.target.agent.ID+" did not answer"
 		for l := range res.ended {
@@ -217,7 +223,7 @@ func (c *call) ringTransfer(ctx context.Context, tr transferRequest, n int) tran
 		if res.stop {
 			reason = res.reason
 		}
-		return transferResult{status: status, reason: reason}
+		return transferResult{status: status, reason: reason, notes: notes.Trace()}
 	}
 	rc := router.Call{Number: c.e164, Withheld: c.withheld, Customer: c.customer, Team: tr.target.team,
 		Reason: "transferred by " + tr.from.agent.ID + " to team " + tr.target.team.ID}

@@ -47,6 +47,9 @@ type mediaStep struct {
 	SettledKBPerCall      float64 `json:"settled_go_kb_per_call"`
 	SettledHeapKBPerCall  float64 `json:"settled_heap_kb_per_call"`
 	SettledStackKBPerCall float64 `json:"settled_stack_kb_per_call"`
+	// SettledLiveKBPerCall is the growth of the live heap objects alone
+	// (no span fragmentation) per call, at the same moment.
+	SettledLiveKBPerCall float64 `json:"settled_live_heap_kb_per_call"`
 }
 
 // mediaRun is the media relay part.
@@ -142,7 +145,7 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	// The settled figure needs a baseline without the transactions of the
 	// step before (they end 64*T1 after it).
 	settle := e.o.settle > 0 && gcURL != "" && n == e.o.media[len(e.o.media)-1]
-	st.SettledKBPerCall, st.SettledHeapKBPerCall, st.SettledStackKBPerCall = -1, -1, -1
+	st.SettledKBPerCall, st.SettledHeapKBPerCall, st.SettledStackKBPerCall, st.SettledLiveKBPerCall = -1, -1, -1, -1
 	if settle {
 		e.logf("media %d: waiting %s for the SIP transactions of earlier steps to end", n, e.o.settle)
 		if err := sleepCtx(ctx, e.o.settle); err != nil {
@@ -234,6 +237,9 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 			st.SettledHeapKBPerCall = (mem.heapKB - memBefore.heapKB) / calls
 			st.SettledStackKBPerCall = (mem.stackKB - memBefore.stackKB) / calls
 			st.SettledKBPerCall = st.SettledHeapKBPerCall + st.SettledStackKBPerCall
+			st.SettledLiveKBPerCall = (mem.liveKB - memBefore.liveKB) / calls
+			e.logf("media %d: settled per call: heap in use %.1f KB (live objects %.1f KB), stacks %.1f KB",
+				n, st.SettledHeapKBPerCall, st.SettledLiveKBPerCall, st.SettledStackKBPerCall)
 			if e.o.profile {
 				e.saveProfile(e.pprof+"/heap", fmt.Sprintf("teamline-media-%d-settled-heap.pprof", n))
 			}

@@ -320,6 +320,7 @@ func parseMetrics(r io.Reader, names ...string) map[string]float64 {
 type goMemory struct {
 	goroutines int
 	heapKB     float64 // heap in use (live objects and fragmentation)
+	liveKB     float64 // live heap objects (after a forced GC)
 	stackKB    float64 // goroutine stacks in use
 }
 
@@ -343,13 +344,15 @@ func scrapeGoMemory(c *http.Client, metricsURL, gcURL string) (m goMemory, ok bo
 		_, _ = io.Copy(io.Discard, res.Body)
 		return m, false
 	}
-	v := parseMetrics(res.Body, "go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes")
+	v := parseMetrics(res.Body, "go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes",
+		"go_memstats_heap_alloc_bytes")
 	if v["go_goroutines"] < 0 || v["go_memstats_heap_inuse_bytes"] < 0 || v["go_memstats_stack_inuse_bytes"] < 0 {
 		return m, false
 	}
 	return goMemory{
 		goroutines: int(v["go_goroutines"]),
 		heapKB:     v["go_memstats_heap_inuse_bytes"] / 1024,
+		liveKB:     v["go_memstats_heap_alloc_bytes"] / 1024,
 		stackKB:    v["go_memstats_stack_inuse_bytes"] / 1024,
 	}, true
 }
