@@ -438,7 +438,7 @@ func (d *uacDialog) reinvite(ctx context.Context, offer []byte, contact gosip.He
 // replacesCallID reads the Call-ID a Refer-To's Replaces header names
 // ("callid;to-tag=...;from-tag=...", RFC 3891), URL-decoded.
 func replacesCallID(v string) string {
-	if u, err := url.QueryUnescape(v); err == nil {
+	if u, err := url.PathUnescape(v); err == nil { // not QueryUnescape: a "+" stays a "+"
 		v = u
 	}
 	id, _, _ := strings.Cut(v, ";")
