@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,22 +82,7 @@ func TestConsoleAttendedTransfer(t *testing.T) {
 		t.Errorf("alex was rung %d times, want once (the consultation)", n)
 	}
 
-	var ip string
-	var port int
-	if _, err := fmt.Sscanf(strings.Join(strings.Fields(moved[strings.Index(moved, "REINVITE_RTP"):]), " "),
-		"REINVITE_RTP ip=%s port=%d", &ip, &port); err != nil {
-		t.Fatalf("re-INVITE line %q: %v", moved, err)
-	}
-	heardBefore := customerRTP.Received()
-	alex.rtp.StartSending(ctx, netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(port)), 0, 700)
-	waitFor(t, ctx, "alex to hear the customer", func() bool {
-		got := alex.rtp.Received()
-		return got.Packets >= 25 && got.NonSilent && got.FreqHz > 400 && got.FreqHz < 480
-	})
-	waitFor(t, ctx, "the customer to hear alex", func() bool {
-		got := customerRTP.Received()
-		return len(got.SSRCs) > len(heardBefore.SSRCs) && got.Packets > heardBefore.Packets+25
-	})
+	movedAgentTalks(t, ctx, alex, moved, customerRTP)
 	customer.Stop()
 
 	tr := tl.transfers(t, callID, 1)[0]

@@ -121,6 +121,30 @@ func annaTalksToErika(t *testing.T, ctx context.Context, tl *teamline, talk time
 	return anna, customer, customerRTP
 }
 
+// movedAgentTalks checks the audio of an agent whose leg a re-INVITE moved
+// to the customer's call (moved is their REINVITE_RTP log line): sending a
+// 700 Hz tone to the new address, the agent hears the customer's 440 Hz
+// and the customer receives a new stream.
+func movedAgentTalks(t *testing.T, ctx context.Context, agent *sippAgent, moved string, customerRTP *peer.RTPEndpoint) {
+	t.Helper()
+	var ip string
+	var port int
+	if _, err := fmt.Sscanf(strings.Join(strings.Fields(moved[strings.Index(moved, "REINVITE_RTP"):]), " "),
+		"REINVITE_RTP ip=%s port=%d", &ip, &port); err != nil {
+		t.Fatalf("re-INVITE line %q: %v", moved, err)
+	}
+	heardBefore := customerRTP.Received()
+	agent.rtp.StartSending(ctx, netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(port)), 0, 700)
+	waitFor(t, ctx, "the agent to hear the customer", func() bool {
+		got := agent.rtp.Received()
+		return got.Packets >= 25 && got.NonSilent && got.FreqHz > 400 && got.FreqHz < 480
+	})
+	waitFor(t, ctx, "the customer to hear the agent", func() bool {
+		got := customerRTP.Received()
+		return len(got.SSRCs) > len(heardBefore.SSRCs) && got.Packets > heardBefore.Packets+25
+	})
+}
+
 // waitFor polls cond every 50 ms until it holds or ctx ends.
 func waitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
@@ -257,22 +281,7 @@ func TestAttendedTransferFromSoftphone(t *testing.T) {
 		t.Errorf("alex was rung %d times, want once (the consultation)", n)
 	}
 
-	var ip string
-	var port int
-	if _, err := fmt.Sscanf(strings.Join(strings.Fields(moved[strings.Index(moved, "REINVITE_RTP"):]), " "),
-		"REINVITE_RTP ip=%s port=%d", &ip, &port); err != nil {
-		t.Fatalf("re-INVITE line %q: %v", moved, err)
-	}
-	heardBefore := customerRTP.Received()
-	alex.rtp.StartSending(ctx, netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(port)), 0, 700)
-	waitFor(t, ctx, "alex to hear the customer", func() bool {
-		got := alex.rtp.Received()
-		return got.Packets >= 25 && got.NonSilent && got.FreqHz > 400 && got.FreqHz < 480
-	})
-	waitFor(t, ctx, "the customer to hear alex", func() bool {
-		got := customerRTP.Received()
-		return len(got.SSRCs) > len(heardBefore.SSRCs) && got.Packets > heardBefore.Packets+25
-	})
+	movedAgentTalks(t, ctx, alex, moved, customerRTP)
 
 	if code, err := customer.Wait(ctx); err != nil || code != 0 {
 		t.Fatalf("customer: exit %d, %v", code, err)

@@ -472,20 +472,9 @@ func (l *WebRTCLeg) Offer(ctx context.Context) ([]byte, error) {
 	if err := l.pc.SetLocalDescription(offer); err != nil {
 		return nil, fmt.Errorf("set local offer: %w", err)
 	}
-	timer := time.NewTimer(l.cfg.gatherTimeout())
-	defer timer.Stop()
-	select {
-	case <-gathered:
-	case <-timer.C:
-		return nil, fmt.Errorf("offer after %s: %w", l.cfg.gatherTimeout(), ErrGatherTimeout)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for ice gathering: %w", context.Cause(ctx))
-	case <-l.done:
-		return nil, ErrWebRTCClosed
-	}
-	desc := l.pc.LocalDescription()
-	if desc == nil {
-		return nil, ErrWebRTCClosed
+	desc, err := l.gathered(ctx, gathered, "offer")
+	if err != nil {
+		return nil, err
 	}
 	l.log.Debug().Dur("gather", time.Since(time.Unix(0, l.offerAt.Load()))).Msg("webrtc offer ready")
 	return []byte(desc.SDP), nil
@@ -586,20 +575,9 @@ func (l *WebRTCLeg) AnswerReoffer(ctx context.Context, offer []byte) ([]byte, er
 		return nil, fmt.Errorf("set local answer to re-offer: %w", err)
 	}
 	// Gathering is complete already unless the offer restarted ICE.
-	timer := time.NewTimer(l.cfg.gatherTimeout())
-	defer timer.Stop()
-	select {
-	case <-gathered:
-	case <-timer.C:
-		return nil, fmt.Errorf("answer to re-offer after %s: %w", l.cfg.gatherTimeout(), ErrGatherTimeout)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for ice gathering: %w", context.Cause(ctx))
-	case <-l.done:
-		return nil, ErrWebRTCClosed
-	}
-	desc := l.pc.LocalDescription()
-	if desc == nil {
-		return nil, ErrWebRTCClosed
+	desc, err := l.gathered(ctx, gathered, "answer to re-offer")
+	if err != nil {
+		return nil, err
 	}
 	if !l.acceptsPCMU() {
 		return nil, ErrNoPCMU
@@ -615,6 +593,28 @@ func (l *WebRTCLeg) AnswerReoffer(ctx context.Context, offer []byte) ([]byte, er
 	l.muted.Store(want == DirectionRecvOnly || want == DirectionInactive)
 	l.log.Info().Str("offer_direction", dir).Str("answer_direction", want).Msg("webrtc re-offer answered")
 	return out, nil
+}
+
+// gathered waits, bounded by the gather timeout, until ICE gathering is
+// complete, and returns the local description with every candidate; what
+// names the SDP for errors.
+func (l *WebRTCLeg) gathered(ctx context.Context, done <-chan struct{}, what string) (*webrtc.SessionDescription, error) {
+	timer := time.NewTimer(l.cfg.gatherTimeout())
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		return nil, fmt.Errorf("%s after %s: %w", what, l.cfg.gatherTimeout(), ErrGatherTimeout)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for ice gathering: %w", context.Cause(ctx))
+	case <-l.done:
+		return nil, ErrWebRTCClosed
+	}
+	desc := l.pc.LocalDescription()
+	if desc == nil {
+		return nil, ErrWebRTCClosed
+	}
+	return desc, nil
 }
 
 // rollback returns the PeerConnection to the last stable offer/answer

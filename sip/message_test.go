@@ -185,8 +185,8 @@ func TestReplacesCallID(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		"a84b4c76e66710%3Bto-tag%3D1928301774%3Bfrom-tag%3Da73kszlfl": "a84b4c76e66710",
-		"abc+def@host;to-tag=1;from-tag=2":                             "abc+def@host",
-		"%20x9@h%3Bto-tag%3D1":                                         "x9@h",
+		"abc+def@host;to-tag=1;from-tag=2":                            "abc+def@host",
+		"%20x9@h%3Bto-tag%3D1":                                        "x9@h",
 	} {
 		if got := replacesCallID(in); got != want {
 			t.Errorf("replacesCallID(%q) = %q, want %q", in, got, want)
