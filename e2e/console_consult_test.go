@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,16 +21,8 @@ import (
 // note on the call.
 func TestConsoleAttendedTransfer(t *testing.T) {
 	t.Parallel()
-	node, chromium := browserTools(t)
-	needBrowserDeps(t)
 	ctx := waitCtx(t, 120*time.Second)
-	tl, origin, dir := startConsoleTeamline(t)
-	wav := filepath.Join(dir, "mic.wav")
-	if err := peer.WriteToneWAV(wav, 16000, 1000, 6*time.Second, 0.5); err != nil {
-		t.Fatal(err)
-	}
-	page := startConsoleBrowser(t, node, chromium, wav)
-	page.do(ctx, "open", map[string]any{"url": origin + "/console/"})
+	tl, page := openConsole(t, ctx, "/console/")
 	consoleLogin(ctx, t, tl, page)
 
 	customerRTP := peer.NewRTPEndpoint(t)

@@ -255,6 +255,23 @@ func startConsoleTeamline(t *testing.T) (tl *teamline, origin, dir string) {
 	return tl, origin, dir
 }
 
+// openConsole starts Teamline for a console test and a headless Chromium
+// whose microphone plays a 1000 Hz tone, and opens the console page at path
+// ("/console/" and its query).
+func openConsole(t *testing.T, ctx context.Context, path string) (*teamline, *consoleDriver) {
+	t.Helper()
+	node, chromium := browserTools(t)
+	needBrowserDeps(t)
+	tl, origin, dir := startConsoleTeamline(t)
+	wav := filepath.Join(dir, "mic.wav")
+	if err := peer.WriteToneWAV(wav, 16000, 1000, 6*time.Second, 0.5); err != nil {
+		t.Fatal(err)
+	}
+	page := startConsoleBrowser(t, node, chromium, wav)
+	page.do(ctx, "open", map[string]any{"url": origin + path})
+	return tl, page
+}
+
 // consoleLogin logs anna in on the open console page and waits until its
 // phone registered and Teamline has her available.
 func consoleLogin(ctx context.Context, t *testing.T, tl *teamline, page *consoleDriver) {
@@ -519,16 +536,8 @@ func TestCallInfoLinkOpensCustomerView(t *testing.T) {
 // "Transferred by Anna Schmidt" with her note; anna's page ends its call.
 func TestConsoleBlindTransferCarriesTheNote(t *testing.T) {
 	t.Parallel()
-	node, chromium := browserTools(t)
-	needBrowserDeps(t)
 	ctx := waitCtx(t, 120*time.Second)
-	tl, origin, dir := startConsoleTeamline(t)
-	wav := filepath.Join(dir, "mic.wav")
-	if err := peer.WriteToneWAV(wav, 16000, 1000, 6*time.Second, 0.5); err != nil {
-		t.Fatal(err)
-	}
-	page := startConsoleBrowser(t, node, chromium, wav)
-	page.do(ctx, "open", map[string]any{"url": origin + "/console/"})
+	tl, page := openConsole(t, ctx, "/console/")
 	consoleLogin(ctx, t, tl, page)
 
 	customer := peer.StartSIPp(t, peer.SIPpOptions{
@@ -601,16 +610,8 @@ func TestConsoleBlindTransferCarriesTheNote(t *testing.T) {
 // agent then hangs up from the page.
 func TestConsoleHoldsThroughSIP(t *testing.T) {
 	t.Parallel()
-	node, chromium := browserTools(t)
-	needBrowserDeps(t)
 	ctx := waitCtx(t, 120*time.Second)
-	tl, origin, dir := startConsoleTeamline(t)
-	wav := filepath.Join(dir, "mic.wav")
-	if err := peer.WriteToneWAV(wav, 16000, 1000, 6*time.Second, 0.5); err != nil {
-		t.Fatal(err)
-	}
-	page := startConsoleBrowser(t, node, chromium, wav)
-	page.do(ctx, "open", map[string]any{"url": origin + "/console/?hold=sip"})
+	tl, page := openConsole(t, ctx, "/console/?hold=sip")
 	consoleLogin(ctx, t, tl, page)
 
 	callerRTP := peer.NewRTPEndpoint(t)
