@@ -132,6 +132,11 @@ type SIP struct {
 	// 1.0, JsSIP, SIP.js, SIPp) reject a challenge list that contains
 	// SHA-256, so the default offers MD5 only.
 	DigestAlgorithms []string `yaml:"digest_algorithms"`
+	// FloodRate and FloodBurst limit the requests one source address
+	// outside the trunks may send: FloodRate per second on average, up to
+	// FloodBurst at once (a token bucket); more are dropped unanswered.
+	FloodRate  float64 `yaml:"flood_rate"`
+	FloodBurst int     `yaml:"flood_burst"`
 }
 
 // DigestRealm returns the realm used for digest authentication: Realm when
@@ -331,6 +336,8 @@ func Default() Config {
 			AdvertiseHost:    DefaultSIPAdvertiseHost,
 			UserAgent:        DefaultSIPUserAgent,
 			DigestAlgorithms: []string{"MD5"},
+			FloodRate:        20,
+			FloodBurst:       60,
 		},
 		Media: Media{
 			BindIP:         DefaultMediaBindIP,

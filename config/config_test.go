@@ -338,6 +338,14 @@ func TestLoadMistakes(t *testing.T) {
 			},
 		},
 		{
+			name: "flood limit that refuses steady traffic",
+			text: base + "sip:\n  flood_rate: 0\n  flood_burst: 0\n",
+			want: []string{
+				"24: sip.flood_rate: must be more than 0 requests per second",
+				"25: sip.flood_burst: must be at least flood_rate (and 1): a burst smaller than a second's rate refuses steady traffic",
+			},
+		},
+		{
 			name: "listen address without port",
 			text: base + "sip:\n  udp: 0.0.0.0\nhttp:\n  listen: \"localhost:http\"\n",
 			want: []string{

@@ -119,6 +119,12 @@ func (v *validator) sip(s *SIP) {
 		}
 	}
 	v.headerSafe("sip.user_agent", s.UserAgent)
+	if s.FloodRate <= 0 {
+		v.add("sip.flood_rate", "must be more than 0 requests per second")
+	}
+	if float64(s.FloodBurst) < max(s.FloodRate, 1) {
+		v.add("sip.flood_burst", "must be at least flood_rate (and 1): a burst smaller than a second's rate refuses steady traffic")
+	}
 	if len(s.DigestAlgorithms) == 0 {
 		v.add("sip.digest_algorithms", "must list at least one of MD5, SHA-256")
 	}

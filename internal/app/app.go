@@ -278,6 +278,8 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 		AdvertiseHost:    cfg.SIP.AdvertiseHost,
 		UserAgent:        cfg.SIP.UserAgent,
 		DigestAlgorithms: cfg.SIP.DigestAlgorithms,
+		SourceRate:       cfg.SIP.FloodRate,
+		SourceBurst:      cfg.SIP.FloodBurst,
 		Trunks:           trunks,
 		DefaultCountry:   cfg.DefaultCountry,
 		RingTimeout:      cfg.Calls.RingTimeout,
