@@ -86,3 +86,45 @@ func (v *validator) callbacks(c *Callbacks) {
 		v.add("callbacks.attempt_timeout", "must be at least 10s (agent and customer must have time to answer)")
 	}
 }
+
+// TeamCallbacks are a team's own callback slot settings; a zero field takes
+// the global callbacks block's value.
+type TeamCallbacks struct {
+	// SlotLength is the length of one of the team's slots.
+	SlotLength time.Duration `yaml:"slot_length"`
+	// CallsPerAgent is how many callbacks one agent of the team takes per
+	// slot.
+	CallsPerAgent int `yaml:"calls_per_agent"`
+	// LeadTime is the least time between booking and the slot booked.
+	LeadTime time.Duration `yaml:"lead_time"`
+}
+
+// TeamSlots returns the effective callback slot settings of team t: its own
+// where set, else the global ones.
+func (c *Config) TeamSlots(t *Team) (slotLength time.Duration, callsPerAgent int, leadTime time.Duration) {
+	slotLength, callsPerAgent, leadTime = c.Callbacks.SlotLength, c.Callbacks.CallsPerAgent, c.Callbacks.LeadTime
+	if t.Callbacks.SlotLength > 0 {
+		slotLength = t.Callbacks.SlotLength
+	}
+	if t.Callbacks.CallsPerAgent > 0 {
+		callsPerAgent = t.Callbacks.CallsPerAgent
+	}
+	if t.Callbacks.LeadTime > 0 {
+		leadTime = t.Callbacks.LeadTime
+	}
+	return slotLength, callsPerAgent, leadTime
+}
+
+// teamCallbacks checks a team's callback overrides; p is the team's field
+// path ("teams[0]").
+func (v *validator) teamCallbacks(p string, c TeamCallbacks) {
+	if c.SlotLength < 0 || (c.SlotLength > 0 && (c.SlotLength < 5*time.Second || (24*time.Hour)%c.SlotLength != 0)) {
+		v.add(p+".callbacks.slot_length", "must be at least 5s and divide a day evenly (e.g. 10m, 15m, 30m), or 0 to inherit")
+	}
+	if c.CallsPerAgent < 0 {
+		v.add(p+".callbacks.calls_per_agent", "must be at least 1, or 0 to inherit")
+	}
+	if c.LeadTime < 0 {
+		v.add(p+".callbacks.lead_time", "must not be negative")
+	}
+}

@@ -286,6 +286,9 @@ type Team struct {
 	// Storm configures when the team counts as swamped and what happens to
 	// its new calls then.
 	Storm Storm `yaml:"storm"`
+	// Callbacks overrides the global callback slot settings for this team;
+	// zero fields inherit.
+	Callbacks TeamCallbacks `yaml:"callbacks"`
 	// Location is TimeZone loaded at load time.
 	Location *time.Location `yaml:"-"`
 }

@@ -338,6 +338,16 @@ func TestLoadMistakes(t *testing.T) {
 			},
 		},
 		{
+			name: "team callback slots that cannot work",
+			text: strings.Replace(base, "    prefixes: [\"+4930\"]\n", "    prefixes: [\"+4930\"]\n    callbacks:\n"+
+				"      slot_length: 7m\n      calls_per_agent: -1\n      lead_time: -1m\n", 1),
+			want: []string{
+				"11: teams[0].callbacks.slot_length: must be at least 5s and divide a day evenly (e.g. 10m, 15m, 30m), or 0 to inherit",
+				"12: teams[0].callbacks.calls_per_agent: must be at least 1, or 0 to inherit",
+				"13: teams[0].callbacks.lead_time: must not be negative",
+			},
+		},
+		{
 			name: "flood limit that refuses steady traffic",
 			text: base + "sip:\n  flood_rate: 0\n  flood_burst: 0\n",
 			want: []string{
@@ -657,4 +667,24 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error %T %v is not a non-empty *ValidationError", err, err)
 		}
 	})
+}
+
+// A team's own callback slot settings win over the callbacks block; what
+// it leaves out is inherited.
+func TestTeamSlots(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load(writeConfig(t, strings.Replace(base, "    prefixes: [\"+4930\"]\n",
+		"    prefixes: [\"+4930\"]\n    callbacks:\n      slot_length: 30m\n      calls_per_agent: 3\n", 1)+
+		"callbacks:\n  slot_length: 10m\n  calls_per_agent: 1\n  lead_time: 7m\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot, perAgent, lead := cfg.TeamSlots(&cfg.Teams[0])
+	if slot != 30*time.Minute || perAgent != 3 || lead != 7*time.Minute {
+		t.Errorf("team slots = %s, %d per agent, lead %s; want 30m, 3, 7m (inherited)", slot, perAgent, lead)
+	}
+	slot, perAgent, lead = cfg.TeamSlots(&Team{})
+	if slot != 10*time.Minute || perAgent != 1 || lead != 7*time.Minute {
+		t.Errorf("team without overrides = %s, %d, %s; want the callbacks block's 10m, 1, 7m", slot, perAgent, lead)
+	}
 }

@@ -413,6 +413,7 @@ func (v *validator) teamRouting(p string, t *Team) {
 	if t.WrapUp < 0 {
 		v.add(p+".wrap_up", "must not be negative")
 	}
+	v.teamCallbacks(p, t.Callbacks)
 	r := &t.Routing
 	for _, d := range []struct {
 		f string

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/teamline/teamline/callback"
+	"github.com/teamline/teamline/config"
 	"github.com/teamline/teamline/internal/peer"
 	"github.com/teamline/teamline/store"
 )
@@ -143,6 +144,33 @@ func TestScheduledCallbackRingsAgentThenCustomer(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("callback state %s, want completed", cb.State)
 		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// A team's own callback slots (teams[].callbacks) reach the booking: the
+// team with 30-minute slots books 30-minute slots, the others keep the
+// callbacks block's length.
+func TestTeamCallbackSlots(t *testing.T) {
+	t.Parallel()
+	tl := startTeamline(t, tlOptions{slotLength: 10 * time.Minute, edit: func(c *config.Config) {
+		for i := range c.Teams {
+			if c.Teams[i].ID == "hamburg" {
+				c.Teams[i].Callbacks.SlotLength = 30 * time.Minute
+			}
+		}
+	}})
+	ctx := waitCtx(t, 20*time.Second)
+	for _, tc := range []struct {
+		team, number string
+		want         time.Duration
+	}{{"hamburg", stranger, 30 * time.Minute}, {"berlin", erika, 10 * time.Minute}} {
+		cb, err := tl.app.Callbacks.BookEarliest(ctx, callback.Request{TeamID: tc.team, Number: tc.number, RequestedAt: time.Now()})
+		if err != nil {
+			t.Fatalf("book for team %s: %v", tc.team, err)
+		}
+		if got := cb.SlotEnd.Sub(cb.SlotStart); got != tc.want {
+			t.Errorf("team %s booked a %s slot, want %s", tc.team, got, tc.want)
 		}
 	}
 }

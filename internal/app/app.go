@@ -508,6 +508,10 @@ func withPprof(h http.Handler) http.Handler {
 // callbackConfig maps the configuration onto the callback service: slots in
 // each team's opening hours, capacity calls_per_agent times the team's agents.
 func callbackConfig(cfg *config.Config, snap *roster.Snapshot, rt *router.Router) callback.Config {
+	teams := make(map[string]*config.Team, len(cfg.Teams))
+	for i := range cfg.Teams {
+		teams[cfg.Teams[i].ID] = &cfg.Teams[i]
+	}
 	return callback.Config{
 		Hours: callback.HoursFunc(func(teamID string, day time.Time) []callback.TimeRange {
 			ivs := rt.OpenRanges(teamID, day)
@@ -519,15 +523,17 @@ func callbackConfig(cfg *config.Config, snap *roster.Snapshot, rt *router.Router
 		}),
 		Teams: func(teamID string) (callback.TeamSlots, bool) {
 			t, ok := snap.Team(teamID)
-			if !ok || len(t.Agents) == 0 {
+			ct, cok := teams[teamID]
+			if !ok || !cok || len(t.Agents) == 0 {
 				return callback.TeamSlots{}, false
 			}
+			slotLength, perAgent, lead := cfg.TeamSlots(ct)
 			return callback.TeamSlots{
 				TeamID:     t.ID,
 				Location:   t.Location,
-				SlotLength: cfg.Callbacks.SlotLength,
-				Capacity:   cfg.Callbacks.CallsPerAgent * len(t.Agents),
-				LeadTime:   cfg.Callbacks.LeadTime,
+				SlotLength: slotLength,
+				Capacity:   perAgent * len(t.Agents),
+				LeadTime:   lead,
 			}, true
 		},
 		Dial: callback.DialPolicy{
