@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -45,11 +46,77 @@ type browserEvent struct {
 // phone page.
 type browserDriver struct {
 	events chan browserEvent
-	exited chan struct{}
+}
+
+// nodeDriver is a Playwright driver script (e2e/browser/*.mjs) run by node:
+// in its own process group, so that Chromium's children go with it; its
+// stdout read as lines, its stderr kept for a failing test's log. At cleanup
+// its stdin is closed (console.mjs quits on that) and, if it has not exited
+// within a few seconds, it is killed.
+type nodeDriver struct {
 	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan []byte // closed when stdout ends
+	exited chan struct{}
 
 	mu     sync.Mutex
 	stderr bytes.Buffer
+}
+
+// startNodeDriver starts script (under e2e/browser/) with args and
+// chromium as its browser; name is for messages.
+func startNodeDriver(t *testing.T, name, node, chromium, script string, args ...string) *nodeDriver {
+	t.Helper()
+	root, err := peer.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &nodeDriver{lines: make(chan []byte, 8), exited: make(chan struct{})}
+	d.cmd = exec.Command(node, append([]string{filepath.Join(root, "e2e", "browser", script)}, args...)...)
+	d.cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
+	d.cmd.Stderr = &lockedWriter{mu: &d.mu, w: &d.stderr}
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if d.stdin, err = d.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := d.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		defer close(d.lines)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		for sc.Scan() {
+			d.lines <- append([]byte(nil), sc.Bytes()...)
+		}
+	}()
+	go func() {
+		_ = d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		_ = d.stdin.Close()
+		select {
+		case <-d.exited:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+			select {
+			case <-d.exited:
+			case <-time.After(5 * time.Second):
+				t.Errorf("%s did not exit after SIGKILL", name)
+			}
+		}
+		if t.Failed() {
+			d.mu.Lock()
+			t.Logf("%s stderr:\n%s", name, lastChars(d.stderr.String(), 4000))
+			d.mu.Unlock()
+		}
+	})
+	return d
 }
 
 // browserTools returns node and chromium, or skips the test when one is not
@@ -82,52 +149,18 @@ func startBrowser(t *testing.T, node, chromium, pageURL, wav string, timeout tim
 			t.Fatalf("%s is missing: run `make browser-deps`", need)
 		}
 	}
-	d := &browserDriver{events: make(chan browserEvent, 8), exited: make(chan struct{})}
-	d.cmd = exec.Command(node, filepath.Join(root, "e2e", "browser", "answer.mjs"), pageURL, wav, fmt.Sprint(timeout.Milliseconds()))
-	d.cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
-	d.cmd.Stderr = &lockedWriter{mu: &d.mu, w: &d.stderr}
-	// Its own process group, so that Chromium's children go with it.
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := d.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatalf("start browser driver: %v", err)
-	}
+	d := &browserDriver{events: make(chan browserEvent, 8)}
+	nd := startNodeDriver(t, "browser driver", node, chromium, "answer.mjs", pageURL, wav, fmt.Sprint(timeout.Milliseconds()))
 	go func() {
 		defer close(d.events)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
+		for line := range nd.lines {
 			var ev browserEvent
-			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-				ev = browserEvent{Event: "error", Message: "bad driver line: " + sc.Text()}
+			if err := json.Unmarshal(line, &ev); err != nil {
+				ev = browserEvent{Event: "error", Message: "bad driver line: " + string(line)}
 			}
 			d.events <- ev
 		}
 	}()
-	go func() {
-		_ = d.cmd.Wait()
-		close(d.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-d.exited:
-		default:
-			_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-			select {
-			case <-d.exited:
-			case <-time.After(5 * time.Second):
-				t.Errorf("browser driver did not exit after SIGKILL")
-			}
-		}
-		if t.Failed() {
-			d.mu.Lock()
-			t.Logf("browser driver stderr:\n%s", lastChars(d.stderr.String(), 4000))
-			d.mu.Unlock()
-		}
-	})
 	return d
 }
 

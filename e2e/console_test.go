@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,11 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,14 +24,9 @@ import (
 // step by step through e2e/browser/console.mjs.
 type consoleDriver struct {
 	t       *testing.T
-	stdin   io.WriteCloser
+	stdin   io.Writer
 	replies chan consoleReply
-	exited  chan struct{}
-	cmd     *exec.Cmd
 	id      int
-
-	mu     sync.Mutex
-	stderr bytes.Buffer
 }
 
 type consoleReply struct {
@@ -84,57 +74,20 @@ func needBrowserDeps(t *testing.T) string {
 // stopped at cleanup, also on failure.
 func startConsoleBrowser(t *testing.T, node, chromium, wav string) *consoleDriver {
 	t.Helper()
-	root := needBrowserDeps(t)
-	d := &consoleDriver{t: t, replies: make(chan consoleReply, 1), exited: make(chan struct{})}
-	d.cmd = exec.Command(node, filepath.Join(root, "e2e", "browser", "console.mjs"), wav)
-	d.cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
-	d.cmd.Stderr = &lockedWriter{mu: &d.mu, w: &d.stderr}
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var err error
-	if d.stdin, err = d.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := d.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatalf("start console driver: %v", err)
-	}
+	needBrowserDeps(t)
+	d := &consoleDriver{t: t, replies: make(chan consoleReply, 1)}
+	nd := startNodeDriver(t, "console driver", node, chromium, "console.mjs", wav)
+	d.stdin = nd.stdin
 	go func() {
 		defer close(d.replies)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		for sc.Scan() {
+		for line := range nd.lines {
 			var r consoleReply
-			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-				r = consoleReply{Error: "bad driver line: " + sc.Text()}
+			if err := json.Unmarshal(line, &r); err != nil {
+				r = consoleReply{Error: "bad driver line: " + string(line)}
 			}
 			d.replies <- r
 		}
 	}()
-	go func() {
-		_ = d.cmd.Wait()
-		close(d.exited)
-	}()
-	t.Cleanup(func() {
-		_, _ = io.WriteString(d.stdin, `{"cmd":"close"}`+"\n")
-		select {
-		case <-d.exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-			select {
-			case <-d.exited:
-			case <-time.After(5 * time.Second):
-				t.Errorf("console driver did not exit after SIGKILL")
-			}
-		}
-		if t.Failed() {
-			d.mu.Lock()
-			t.Logf("console driver stderr:\n%s", lastChars(d.stderr.String(), 4000))
-			d.mu.Unlock()
-		}
-	})
 	return d
 }
 
