@@ -352,16 +352,22 @@ func (tl *teamline) startSIPpAgentCalls(t testing.TB, username, password, scenar
 // waitAgentState waits until the agent's live state has the given token.
 func (tl *teamline) waitAgentState(t testing.TB, agentID, token string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := tl.app.Presence.Status(agentID)
-		if st.State.Token() == token {
-			return
+	waitFor(t, waitCtx(t, 10*time.Second), "agent "+agentID+" to be "+token, func() bool {
+		return tl.app.Presence.Status(agentID).State.Token() == token
+	})
+}
+
+// waitFor polls cond every 50 ms until it holds, and fails the test when
+// ctx ends first. (Agent states, records and received audio have no event
+// a test could wait on.)
+func waitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent %s is %s, want %s", agentID, st.State.Token(), token)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

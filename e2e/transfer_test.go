@@ -145,36 +145,19 @@ func movedAgentTalks(t *testing.T, ctx context.Context, agent *sippAgent, moved 
 	})
 }
 
-// waitFor polls cond every 50 ms until it holds or ctx ends.
-func waitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 // transfers waits until call id has n transfers recorded and returns them.
 func (tl *teamline) transfers(t testing.TB, id string, n int) []store.Transfer {
 	t.Helper()
 	ctx := waitCtx(t, 10*time.Second)
-	for {
-		got, err := tl.app.Store.Transfers(ctx, id)
-		if err != nil {
+	var got []store.Transfer
+	waitFor(t, ctx, fmt.Sprintf("%d transfers of call %s to be recorded", n, id), func() bool {
+		var err error
+		if got, err = tl.app.Store.Transfers(ctx, id); err != nil && ctx.Err() == nil {
 			t.Fatal(err)
 		}
-		if len(got) >= n {
-			return got
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("call %s has %d transfers recorded, want %d", id, len(got), n)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+		return len(got) >= n
+	})
+	return got
 }
 
 // A transfer to a colleague who is not online is accepted, fails, and the
