@@ -295,13 +295,18 @@ func (p *Plan) Steps() []StepSpec { return p.steps[:p.nSteps] }
 func (p *Plan) Decisions() []Decision { return p.trace[:p.nTrace] }
 
 // Trace renders the decision trace, one human-readable line per decision.
-func (p *Plan) Trace() []string {
-	out := make([]string, 0, p.nTrace+1)
-	for _, d := range p.trace[:p.nTrace] {
+func (p *Plan) Trace() []string { return RenderTrace(p.Decisions(), p.Dropped) }
+
+// RenderTrace renders decisions, one human-readable line each, and how many
+// more a plan did not keep: what Plan.Trace returns, for a copy of a plan's
+// decisions taken while it was being made.
+func RenderTrace(decisions []Decision, dropped int) []string {
+	out := make([]string, 0, len(decisions)+1)
+	for _, d := range decisions {
 		out = append(out, d.String())
 	}
-	if p.Dropped > 0 {
-		out = append(out, fmt.Sprintf("(%d more decisions not kept)", p.Dropped))
+	if dropped > 0 {
+		out = append(out, fmt.Sprintf("(%d more decisions not kept)", dropped))
 	}
 	return out
 }

@@ -1,8 +1,11 @@
 package sip
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/teamline/teamline/router"
 )
 
 // LiveCall is what an agent's screen shows about a call that is ringing or
@@ -54,36 +57,53 @@ func (l *liveCalls) get(id string) (*call, bool) {
 }
 
 // liveInfo is what the call's goroutine publishes about itself for other
-// goroutines to read: a copy, replaced whole, never changed in place.
-type liveInfo struct{ p atomic.Pointer[LiveCall] }
+// goroutines to read: a snapshot, replaced whole, never changed in place.
+type liveInfo struct{ p atomic.Pointer[liveSnapshot] }
 
-func (l *liveInfo) load() (LiveCall, bool) {
-	if p := l.p.Load(); p != nil {
-		return *p, true
-	}
-	return LiveCall{}, false
+// liveSnapshot is a call as published. The routing trace is kept as the
+// plan's decisions (a copy) and rendered only when somebody reads it, so
+// that routing does not format text nobody may look at.
+type liveSnapshot struct {
+	call      LiveCall // Trace unset
+	decisions []router.Decision
+	dropped   int
+	lines     []string // the trace of an answered call, text already
 }
 
-// publishLive publishes the call's identity, team and the given routing
-// trace (copied). Only the goroutine that owns the call's fields calls it.
-func (c *call) publishLive(trace []string) {
-	lc := &LiveCall{ID: c.id, Number: c.number, CustomerID: c.customerID(), Callback: c.callbackID,
-		Trace: append([]string(nil), trace...)}
+// publishPlan publishes the call's identity and team and the decisions of
+// its plan so far. Only the goroutine that owns the call's fields calls it.
+func (c *call) publishPlan(p *router.Plan) {
+	c.publish(&liveSnapshot{decisions: slices.Clone(p.Decisions()), dropped: p.Dropped})
+}
+
+// publishLines is publishPlan for a call whose trace is text already.
+func (c *call) publishLines(lines []string) {
+	c.publish(&liveSnapshot{lines: slices.Clone(lines)})
+}
+
+func (c *call) publish(snap *liveSnapshot) {
+	snap.call = LiveCall{ID: c.id, Number: c.number, CustomerID: c.customerID(), Callback: c.callbackID}
 	if c.customer != nil {
-		lc.CustomerName = c.customer.Name
+		snap.call.CustomerName = c.customer.Name
 	}
 	if c.team != nil {
-		lc.TeamID = c.team.ID
+		snap.call.TeamID = c.team.ID
 	}
-	c.live.p.Store(lc)
+	c.live.p.Store(snap)
 }
 
 // LiveCall returns a call in progress by its record id, as its goroutine
-// last published it (before each routing step and on transfers).
+// last published it (when it rings agents, and on transfers).
 func (s *Server) LiveCall(id string) (LiveCall, bool) {
 	c, ok := s.live.get(id)
 	if !ok {
 		return LiveCall{}, false
 	}
-	return c.live.load()
+	snap := c.live.p.Load()
+	if snap == nil {
+		return LiveCall{}, false
+	}
+	lc := snap.call
+	lc.Trace = append(slices.Clone(snap.lines), router.RenderTrace(snap.decisions, snap.dropped)...)
+	return lc, true
 }

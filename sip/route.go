@@ -44,7 +44,6 @@ func (c *call) plan(now time.Time) *router.Plan {
 	}
 	p := c.s.deps.Router().Plan(rc, c.s.view, now)
 	c.team = p.Team
-	c.publishLive(p.Trace())
 	c.log = c.log.With().Str("team", c.team.ID).Logger()
 	if p.Storm.Kind != router.StormNone {
 		c.s.loads.setStorm(p.Storm.Team, p.Storm.State)
@@ -179,7 +178,7 @@ func (c *call) route(ctx context.Context, p *router.Plan) (*agentLeg, store.Outc
 	ringing := false
 	for i, step := range p.Steps() {
 		picked = p.Pick(picked[:0], i, c.s.view, rung)
-		c.publishLive(p.Trace())
+		c.publishPlan(p)
 		legs, events := c.startStep(ctx, c.stepBase+i, picked, offer, rung)
 		if len(legs) == 0 {
 			continue

@@ -115,7 +115,7 @@ func (x *talkLoop) startTransfer(ctx context.Context, tr transferRequest, retry 
 	c.transferredBy = tr.from.agent.ID
 	c.note("transfer " + strconv.Itoa(x.transfers) + ": " + tr.from.agent.ID + " transfers the call (" +
 		string(tr.kind) + ") to " + tr.target.name)
-	c.publishLive(c.traceLines())
+	c.publishLines(c.traceLines())
 	c.log.Info().Str("from_agent", tr.from.agent.ID).Str("target", tr.target.name).Str("kind", string(tr.kind)).
 		Msg("transfer: ringing the target")
 
@@ -246,7 +246,7 @@ func (x *talkLoop) finishTransfer(ctx context.Context, r transferResult) (retry 
 	x.leg = to
 	x.legDone = to.mediaDone()
 	c.note("transfer " + strconv.Itoa(x.transfers) + ": " + to.agent.ID + " took the call from " + from.agent.ID)
-	c.publishLive(c.traceLines())
+	c.publishLines(c.traceLines())
 	x.record(r, "")
 	c.log.Info().Str("from_agent", from.agent.ID).Str("to_agent", to.agent.ID).Msg("transfer completed")
 	// The transferring agent learns the outcome, then their leg ends.
