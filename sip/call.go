@@ -188,16 +188,8 @@ func (s *Server) handleReinvite(req *gosip.Request, tx gosip.ServerTransaction) 
 		s.respond(req, tx, 481)
 		return
 	}
-	// reofferAnswerer is a side of a call that answers offers itself.
-	type reofferAnswerer interface {
-		answerReoffer(ctx context.Context, offer []byte) ([]byte, error)
-	}
-	offer := len(req.Body()) > 0
-	if ct := req.ContentType(); ct != nil && !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {
-		offer = false
-	}
 	var body []byte
-	if r, ok := d.(reofferAnswerer); ok && offer {
+	if r, ok := d.(reofferAnswerer); ok && len(req.Body()) > 0 && sdpContent(req) {
 		ctx, cancel := context.WithTimeout(s.baseCtx, 10*time.Second)
 		answer, err := r.answerReoffer(ctx, req.Body())
 		cancel()
@@ -307,13 +299,20 @@ func firstG711(offer media.MediaInfo) uint8 {
 	return 0
 }
 
+// sdpContent reports whether req's body is SDP: its Content-Type says so,
+// or it has none.
+func sdpContent(req *gosip.Request) bool {
+	ct := req.ContentType()
+	return ct == nil || strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp")
+}
+
 // parseOffer reads the caller's SDP offer.
 func (c *call) parseOffer() (media.MediaInfo, error) {
 	if len(c.req.Body()) == 0 {
 		return media.MediaInfo{}, errors.New("INVITE without SDP offer")
 	}
-	if ct := c.req.ContentType(); ct != nil && !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {
-		return media.MediaInfo{}, fmt.Errorf("content type %q", ct.Value())
+	if !sdpContent(c.req) {
+		return media.MediaInfo{}, fmt.Errorf("content type %q", c.req.ContentType().Value())
 	}
 	_, info, err := media.ParseSDP(c.req.Body())
 	return info, err

@@ -495,6 +495,12 @@ type dialogEnd interface {
 	currentSDP() []byte
 }
 
+// reofferAnswerer is a side of a call that answers the offer of a
+// re-INVITE itself (an agent's leg) rather than repeating currentSDP.
+type reofferAnswerer interface {
+	answerReoffer(ctx context.Context, offer []byte) ([]byte, error)
+}
+
 func (d *dialogs) init() { d.m = make(map[string]dialogEnd) }
 
 func (d *dialogs) put(callID string, e dialogEnd) {
