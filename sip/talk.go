@@ -249,21 +249,15 @@ func (x *talkLoop) finishTransfer(ctx context.Context, r transferResult) (retry 
 	c.publishLines(c.traceLines())
 	x.record(r, "")
 	c.log.Info().Str("from_agent", from.agent.ID).Str("to_agent", to.agent.ID).Msg("transfer completed")
-	// The transferring agent learns the outcome, then their leg ends.
+	// The transferring agent's media stops now (a browser's WebRTC leg
+	// would go on); they learn the outcome, then their leg ends.
+	from.closeMedia()
 	go func() {
 		if err := from.notifyRefer(context.WithoutCancel(ctx), tr.referSeq, 200, true); err != nil {
 			c.log.Debug().Err(err).Msg("transfer success not notified")
 		}
 		from.hangup()
-		if from != x.original {
-			from.closeMedia()
-		}
 	}()
-	if from == x.original {
-		// The original leg's media is closed when talk returns; a browser
-		// agent's WebRTC leg must stop now.
-		from.closeMedia()
-	}
 	return nil, true
 }
 
