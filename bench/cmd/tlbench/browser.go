@@ -211,7 +211,7 @@ func (e *env) browserStep(ctx context.Context, fleet *rtcFleet, n int) (browserS
 	setup := time.Duration(float64(n)/float64(e.o.browserRate)*float64(time.Second)) + time.Second
 	mapWait := 2*setup + 5*time.Second
 	hold := mapWait + 4*time.Second + e.o.mediaWindow
-	timeout := hold + 60*time.Second
+	timeout := hold + callerGrace
 	// Cancelling stepCtx makes the agents hang up the calls still up.
 	stepCtx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
 	defer cancel()
@@ -232,27 +232,8 @@ func (e *env) browserStep(ctx context.Context, fleet *rtcFleet, n int) (browserS
 		gcURL = e.pprof + "/heap?gc=1"
 	}
 	memBefore, memOK := scrapeGoMemory(httpClient(), e.metricsURL(), gcURL)
-	lines := make([]string, n)
-	for i := range n {
-		lines[i] = callerNumber(e.browserAgentIndex(i)) + ";" + strconv.Itoa(g.streams[i].port) + ";"
-	}
-	inf := filepath.Join(e.work, fmt.Sprintf("callers-browser-%d.csv", n))
-	if err := writeInf(inf, lines); err != nil {
-		return st, err
-	}
-	port, err := freePort(false)
-	if err != nil {
-		return st, err
-	}
-	mp, err := freeMediaPort()
-	if err != nil {
-		return st, err
-	}
-	callers, callersDir, err := startSIPp(e, sippSpec{
-		name: fmt.Sprintf("browser-%d", n), scenario: filepath.Join(e.root, "bench", "sipp", "caller.xml"),
-		remote: net.JoinHostPort("127.0.0.1", strconv.Itoa(e.tlSIP)), port: port, mediaPort: mp, inf: inf,
-		rate: e.o.browserRate, calls: n, limit: n, hold: hold, timeout: timeout, logs: true,
-	})
+	callers, callersDir, err := e.startMediaCallers(fmt.Sprintf("browser-%d", n), g.streams[:n],
+		e.browserAgentIndex, e.o.browserRate, hold)
 	if err != nil {
 		return st, err
 	}

@@ -153,22 +153,6 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 		}
 	}
 	memBefore, memOK := scrapeGoMemory(httpClient(), e.metricsURL(), gcURL)
-	lines := make([]string, n)
-	for i := range n {
-		lines[i] = callerNumber(i) + ";" + strconv.Itoa(g.streams[i].port) + ";"
-	}
-	inf := filepath.Join(e.work, fmt.Sprintf("callers-media-%d.csv", n))
-	if err := writeInf(inf, lines); err != nil {
-		return st, err
-	}
-	port, err := freePort(false)
-	if err != nil {
-		return st, err
-	}
-	mp, err := freeMediaPort()
-	if err != nil {
-		return st, err
-	}
 	setup := time.Duration(float64(n)/float64(e.o.mediaSetup)*float64(time.Second)) + time.Second
 	// The first call must outlive the setup of the last (mapWait), the
 	// latch second, the memory scrape and the window with its grace; no
@@ -178,12 +162,8 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	if settle {
 		hold += e.o.settle
 	}
-	timeout := hold + 60*time.Second
-	callers, callersDir, err := startSIPp(e, sippSpec{
-		name: fmt.Sprintf("media-%d", n), scenario: filepath.Join(e.root, "bench", "sipp", "caller.xml"),
-		remote: net.JoinHostPort("127.0.0.1", strconv.Itoa(e.tlSIP)), port: port, mediaPort: mp, inf: inf,
-		rate: e.o.mediaSetup, calls: n, limit: n, hold: hold, timeout: timeout, logs: true,
-	})
+	callers, callersDir, err := e.startMediaCallers(fmt.Sprintf("media-%d", n), g.streams[:n],
+		func(i int) int { return i }, e.o.mediaSetup, hold)
 	if err != nil {
 		return st, err
 	}
@@ -268,7 +248,7 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	st.PeakRSSMB = use.PeakRSSMB
 	st.RSSPerCallKB = float64(max(0, int64(use.PeakRSSMB*1024)-idle.rssKB)) / float64(st.Established)
 
-	wctx, cancel := context.WithTimeout(ctx, timeout+10*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, hold+callerGrace+10*time.Second)
 	defer cancel()
 	if err := callers.wait(wctx); err != nil {
 		e.note("media %d: callers did not finish: %v", n, err)
@@ -371,4 +351,36 @@ func applyLine(line string, byPort map[int]*stream) int {
 		return 0
 	}
 	return 1
+}
+
+// callerGrace is how much longer than their hold the callers of a step with
+// media may run before SIPp gives up.
+const callerGrace = 60 * time.Second
+
+// startMediaCallers starts the SIPp callers of a step with media: call i
+// comes from the number of agent agentIndex(i) and names streams[i]'s port
+// of the RTP generator in its SDP; calls are set up at rate per second and
+// hold for hold.
+func (e *env) startMediaCallers(name string, streams []*stream, agentIndex func(int) int, rate int, hold time.Duration) (*proc, string, error) {
+	lines := make([]string, len(streams))
+	for i, s := range streams {
+		lines[i] = callerNumber(agentIndex(i)) + ";" + strconv.Itoa(s.port) + ";"
+	}
+	inf := filepath.Join(e.work, "callers-"+name+".csv")
+	if err := writeInf(inf, lines); err != nil {
+		return nil, "", err
+	}
+	port, err := freePort(false)
+	if err != nil {
+		return nil, "", err
+	}
+	mp, err := freeMediaPort()
+	if err != nil {
+		return nil, "", err
+	}
+	return startSIPp(e, sippSpec{
+		name: name, scenario: filepath.Join(e.root, "bench", "sipp", "caller.xml"),
+		remote: net.JoinHostPort("127.0.0.1", strconv.Itoa(e.tlSIP)), port: port, mediaPort: mp, inf: inf,
+		rate: rate, calls: len(streams), limit: len(streams), hold: hold, timeout: hold + callerGrace, logs: true,
+	})
 }
