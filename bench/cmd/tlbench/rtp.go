@@ -36,6 +36,7 @@ const (
 type stream struct {
 	id    uint32
 	conn  *net.UDPConn
+	fd    int // conn's descriptor, for the receiver's reads
 	port  int
 	dst   atomic.Pointer[netip.AddrPort] // nil: not sending
 	out   atomic.Pointer[packetOut]      // virtual streams: nil not sending
@@ -115,7 +116,13 @@ func newMixedGenerator(udp, virtual int, avoid ...int) (*generator, error) {
 				parked = append(parked, c)
 				continue
 			}
-			s.conn, s.port = c, port
+			fd, err := timestampArrivals(c)
+			if err != nil {
+				c.Close()
+				g.close()
+				return nil, err
+			}
+			s.conn, s.fd, s.port = c, fd, port
 		}
 		s.buf[0] = 0x80 // RTP version 2
 		s.buf[1] = 0    // PCMU
@@ -177,7 +184,7 @@ func (g *generator) sendOne(s *stream) {
 	binary.BigEndian.PutUint16(s.buf[2:4], s.seq)
 	binary.BigEndian.PutUint32(s.buf[4:8], s.ts)
 	p := s.buf[rtpHeader:]
-	binary.BigEndian.PutUint64(p[0:8], uint64(time.Since(g.base)))
+	binary.BigEndian.PutUint64(p[0:8], uint64(time.Now().UnixNano()))
 	binary.BigEndian.PutUint32(p[8:12], s.id)
 	binary.BigEndian.PutUint32(p[12:16], epoch)
 	binary.BigEndian.PutUint32(p[16:20], s.count)
@@ -213,19 +220,12 @@ func (g *generator) receive() {
 		return
 	}
 	defer syscall.Close(epfd)
-	fds := make([]int, len(g.streams))
 	for i, s := range g.streams {
 		if s.conn == nil {
 			continue // virtual: received elsewhere
 		}
-		rc, err := s.conn.SyscallConn()
-		if err != nil {
-			g.recvErr.Store(fmt.Errorf("raw conn: %w", err))
-			return
-		}
-		_ = rc.Control(func(fd uintptr) { fds[i] = int(fd) })
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(i)}
-		if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, fds[i], &ev); err != nil {
+		if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
 			g.recvErr.Store(fmt.Errorf("epoll add: %w", err))
 			return
 		}
@@ -255,7 +255,7 @@ func (g *generator) receive() {
 		file.Close() // wakes the Read below with an error
 	}()
 	events := make([]syscall.EpollEvent, 256)
-	buf := make([]byte, 2048)
+	var rd arrivalReader
 	drain := func(uintptr) bool {
 		for {
 			n, err := syscall.EpollWait(epfd, events, 0)
@@ -265,11 +265,11 @@ func (g *generator) receive() {
 			for _, ev := range events[:n] {
 				// The sockets are non-blocking (Go's): read until EAGAIN.
 				for {
-					m, err := syscall.Read(fds[ev.Fd], buf)
-					if err != nil || m < 0 {
+					pkt, at, ok := rd.read(g.streams[ev.Fd].fd)
+					if !ok {
 						break
 					}
-					g.count(buf[:m])
+					g.count(pkt, at)
 				}
 			}
 		}
@@ -281,19 +281,19 @@ func (g *generator) receive() {
 	}
 }
 
-// count records one received packet.
-func (g *generator) count(buf []byte) {
+// count records one received packet that arrived at at (Unix ns).
+func (g *generator) count(buf []byte, at int64) {
 	if len(buf) != packetLen {
 		return
 	}
-	g.countPayload(buf[rtpHeader:])
+	g.countPayload(buf[rtpHeader:], at)
 }
 
 // countRTP records one received RTP packet whose header may carry CSRCs,
 // an extension or padding (a packet that went through a WebRTC stack).
 func (g *generator) countRTP(pkt []byte) {
 	if p, ok := rtpPayload(pkt); ok {
-		g.countPayload(p)
+		g.countPayload(p, time.Now().UnixNano())
 	}
 }
 
@@ -320,12 +320,12 @@ func rtpPayload(pkt []byte) ([]byte, bool) {
 	return pkt[off:end], true
 }
 
-// countPayload records one received payload of the generator's format.
-func (g *generator) countPayload(p []byte) {
+// countPayload records one received payload of the generator's format
+// that arrived at at (Unix ns).
+func (g *generator) countPayload(p []byte, at int64) {
 	if len(p) != payloadLen {
 		return
 	}
-	at := time.Since(g.base)
 	epoch := binary.BigEndian.Uint32(p[12:16])
 	if epoch == 0 || epoch != g.measuring.Load() {
 		return
@@ -336,7 +336,7 @@ func (g *generator) countPayload(p []byte) {
 	}
 	g.recv.Add(1)
 	g.recvDir[g.direction(from)].Add(1)
-	lat := at - time.Duration(binary.BigEndian.Uint64(p[0:8]))
+	lat := time.Duration(at - int64(binary.BigEndian.Uint64(p[0:8])))
 	g.hist[min(max(int(lat/histBucket), 0), histBuckets)].Add(1)
 	c := binary.BigEndian.Uint32(p[16:20]) + 1
 	if c < g.highest[from].Load() {
