@@ -401,8 +401,11 @@ func (c *call) claim(leg *agentLeg) bool {
 
 // talk bridges the caller with the agent who answered until one hangs up.
 func (c *call) talk(ctx context.Context, leg *agentLeg, booked <-chan *callback.Callback) {
-	c.log = c.log.With().Str("agent", leg.agent.ID).Logger()
-	leg.log = leg.log.With().Str("agent", leg.agent.ID).Logger()
+	// One logger for the answered call and its agent leg: every line names
+	// the call, the record, the agent and the leg's Call-ID (a zerolog
+	// context holds a 500-byte buffer, kept for the whole call).
+	c.log = c.log.With().Str("agent", leg.agent.ID).Str("leg_call_id", leg.invite.CallID().Value()).Logger()
+	leg.log = c.log
 
 	c.atEnd(leg.closeMedia)
 	if err := leg.connectMedia(c.media); err != nil {
@@ -467,7 +470,7 @@ func (c *call) talk(ctx context.Context, leg *agentLeg, booked <-chan *callback.
 	}
 
 	// Established: the call lets go of its routing plan and of the
-	// finished INVITE transactions (sipgo drops them 64*T1 later).
+	// finished INVITE transactions (sipgo drops them TransactionLinger later).
 	c.compactRouting()
 	c.tx, leg.tx = nil, nil
 	c.detach(func() {

@@ -76,6 +76,9 @@ func (c *call) compactRouting() {
 	}
 	c.routed = &routed{home: p.HomeTeam, team: p.Team, overflow: p.Overflow, trace: p.Trace()}
 	c.routing = nil
+	// The agents' screens read the same text from now on; the copy of the
+	// plan's decisions they were rendered from goes with the plan.
+	c.publish(&liveSnapshot{lines: c.routed.trace})
 }
 
 // note adds a line to the decision trace of the call, planned or answered.
