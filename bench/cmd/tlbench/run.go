@@ -48,6 +48,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			Benchtime: o.benchtime},
 	}
 	logf("%d cores, %s; %s", mach.Cores, mach.CPUModel, mach.Pinning)
+	if msg := raiseStackLimit(); msg != "" {
+		e.note("%s", msg)
+	}
 	if res := coarseClockRes(); res > time.Millisecond {
 		e.note("SIPp reads a coarse clock that ticks every %s here: its INVITE->180/200 times are multiples of it (0 means under one tick)", res)
 	}
