@@ -46,9 +46,9 @@ const (
 	fullBenchtime    = "500ms"
 	quickBenchtime   = "100ms"
 	defaultHold      = time.Second
-	// settleFull outlasts sipgo's retention of finished transactions
-	// (64*T1 = 32 s for INVITE and UDP non-INVITE transactions).
-	settleFull       = 35 * time.Second
+	// settleFull outlasts Teamline's retention of finished SIP
+	// transactions (sip.TransactionLinger, 5 s) with room to spare.
+	settleFull       = 10 * time.Second
 	defaultSetupRate = 400
 	fullBrowser      = "50,100,250,500"
 	quickBrowser     = "50,100"
@@ -73,7 +73,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	media := fs.String("media", "", "concurrent relayed calls per media step (default "+fullMedia+", quick "+quickMedia+")")
 	fs.DurationVar(&o.mediaWindow, "media-window", 0, "measurement window of one media step (default 8s, quick 3s)")
 	fs.IntVar(&o.mediaSetup, "media-setup-rate", defaultSetupRate, "calls/s at which media calls are set up")
-	fs.DurationVar(&o.settle, "settle", -1, "in the last media step, wait this long for SIP transactions to end (64*T1 = 32s) before and after the calls are set up, and measure the memory an established call keeps; 0 skips (default 35s, quick 0)")
+	fs.DurationVar(&o.settle, "settle", -1, "in the last media step, wait this long for finished SIP transactions to go (5 s after they finish) before and after the calls are set up, and measure the memory an established call keeps; 0 skips (default 10s, quick 0)")
 	browser := fs.String("browser", "", "concurrent calls with a WebRTC agent leg per browser step (default "+fullBrowser+", quick "+quickBrowser+")")
 	fs.IntVar(&o.browserRate, "browser-setup-rate", defaultBrowserRate, "calls/s at which browser calls are set up")
 	fs.StringVar(&o.benchtime, "benchtime", "", "-benchtime of the Go micro-benchmarks (default 500ms, quick 100ms)")
