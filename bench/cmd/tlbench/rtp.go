@@ -22,7 +22,8 @@ const (
 	packetLen  = rtpHeader + payloadLen
 	// slots spreads the streams over the 20 ms period, one slot per
 	// millisecond, as independent phones would send.
-	slots = 20
+	slots   = 20
+	slotLen = ptime / slots
 	// histBucket and histBuckets bound the latency histogram: 10 µs
 	// resolution up to 200 ms, one overflow bucket above.
 	histBucket  = 10 * time.Microsecond
@@ -144,9 +145,9 @@ func (g *generator) start() {
 
 func (g *generator) send() {
 	defer g.wg.Done()
-	tick := time.NewTicker(time.Millisecond)
+	tick := time.NewTicker(slotLen)
 	defer tick.Stop()
-	next := int64(0) // next slot (ms since base) to send
+	next := int64(0) // next slot (slotLens since base) to send
 	for {
 		select {
 		case <-g.stop:
@@ -154,8 +155,8 @@ func (g *generator) send() {
 		case <-tick.C:
 		}
 		now := time.Since(g.base)
-		due := int64(now / time.Millisecond)
-		if lag := int64(now) - next*int64(time.Millisecond); next <= due && lag > g.maxLag.Load() && g.measuring.Load() != 0 {
+		due := int64(now / slotLen)
+		if lag := int64(now) - next*int64(slotLen); next <= due && lag > g.maxLag.Load() && g.measuring.Load() != 0 {
 			g.maxLag.Store(lag)
 		}
 		for ; next <= due; next++ {
@@ -178,6 +179,11 @@ func (g *generator) sendOne(s *stream) {
 		return
 	}
 	epoch := g.epoch.Load()
+	// Whether the packet counts is decided before it leaves: a receiver
+	// that counts it must never find it uncounted on the sending side (a
+	// sender descheduled after the write would otherwise make received
+	// exceed sent).
+	counted := epoch == g.measuring.Load()
 	s.seq++
 	s.ts += payloadLen
 	s.count++
@@ -194,7 +200,7 @@ func (g *generator) sendOne(s *stream) {
 	} else {
 		_, err = s.conn.WriteToUDPAddrPort(s.buf[:], *dst)
 	}
-	if err == nil && epoch == g.measuring.Load() {
+	if err == nil && counted {
 		g.sent.Add(1)
 		g.sentDir[g.direction(s.id)].Add(1)
 	}
