@@ -287,7 +287,7 @@ func (e *env) browserStep(ctx context.Context, fleet *rtcFleet, n int) (browserS
 	}
 	loadBefore, loadErr := readCPUStat(loadCPULine(e.pin))
 	genBefore := selfCPU()
-	smp := startSampler(e.tl.pid(), "", sutCPULine(e.pin))
+	smp := startSampler(e.tl.pid(), "")
 	c := g.measure(e.o.mediaWindow, 300*time.Millisecond)
 	use := smp.stop()
 	st.GenCPUPercent = 100 * (selfCPU() - genBefore).Seconds() / c.window.Seconds()
@@ -380,15 +380,6 @@ func (t cpuTimes) busyPercentSince(then cpuTimes) float64 {
 		return 0
 	}
 	return 100 * float64(t.busy-min(then.busy, t.busy)) / float64(t.total-then.total)
-}
-
-// sutCPULine names the /proc/stat line of the core Teamline and Kamailio
-// run on, or "" when nothing is pinned.
-func sutCPULine(pinned bool) string {
-	if pinned {
-		return "cpu" + strconv.Itoa(sutCore)
-	}
-	return ""
 }
 
 // loadCPULine names the /proc/stat line of the load core, or of all CPUs

@@ -30,11 +30,9 @@ type mediaStep struct {
 	AddedP99us     float64 `json:"added_latency_p99_us"`
 	GeneratorLagMs float64 `json:"generator_max_lag_ms"`
 	CPUPercent     float64 `json:"teamline_cpu_percent"`
-	// CoreBusyPercent is Teamline's whole core (stepUsage.CoreBusyPercent).
-	CoreBusyPercent float64 `json:"core_busy_percent"`
-	CPUPer1000PPS   float64 `json:"teamline_cpu_percent_per_1000_pps"`
-	RSSPerCallKB    float64 `json:"rss_per_call_kb"`
-	PeakRSSMB       float64 `json:"teamline_peak_rss_mb"`
+	CPUPer1000PPS  float64 `json:"teamline_cpu_percent_per_1000_pps"`
+	RSSPerCallKB   float64 `json:"rss_per_call_kb"`
+	PeakRSSMB      float64 `json:"teamline_peak_rss_mb"`
 	// GoKBPerCall is the growth of Teamline's Go heap and stacks in use,
 	// after a forced GC, from before the calls to when they all relay,
 	// over the calls set up: the live memory an active call costs. -1 when
@@ -206,7 +204,7 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	if e.o.profile && e.pprof != "" && n == e.o.media[len(e.o.media)-1] {
 		e.saveProfile(e.pprof+"/heap", fmt.Sprintf("teamline-media-%d-heap.pprof", n))
 	}
-	smp := startSampler(e.tl.pid(), "", sutCPULine(e.pin))
+	smp := startSampler(e.tl.pid(), "")
 	c := g.measure(e.o.mediaWindow, 300*time.Millisecond)
 	use := smp.stop()
 	if settle {
@@ -244,7 +242,6 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	st.AddedP99us = max(0, st.LatencyP99us-baselineP99)
 	st.GeneratorLagMs = float64(c.maxLag.Microseconds()) / 1000
 	st.CPUPercent = use.CPUPercent
-	st.CoreBusyPercent = use.CoreBusyPercent
 	if st.RelayedPPS > 0 {
 		st.CPUPer1000PPS = use.CPUPercent / (st.RelayedPPS / 1000)
 	}

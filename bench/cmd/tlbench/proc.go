@@ -186,10 +186,6 @@ func parseStat(b []byte) (procStat, error) {
 type sampler struct {
 	pgid       int
 	metricsURL string
-	core       string // the /proc/stat line of the system under test's core; "" none
-
-	coreFirst cpuTimes
-	coreOK    bool
 
 	mu         sync.Mutex
 	first      usage
@@ -202,16 +198,8 @@ type sampler struct {
 	doneCh     chan struct{}
 }
 
-// startSampler samples process group pgid (and its goroutines from
-// metricsURL, when set) until stop; core names the /proc/stat line of the
-// core it is pinned to ("" when it is not pinned), see sutCPULine.
-func startSampler(pgid int, metricsURL, core string) *sampler {
-	s := &sampler{pgid: pgid, metricsURL: metricsURL, core: core, stopCh: make(chan struct{}), doneCh: make(chan struct{})}
-	if core != "" {
-		if t, err := readCPUStat(core); err == nil {
-			s.coreFirst, s.coreOK = t, true
-		}
-	}
+func startSampler(pgid int, metricsURL string) *sampler {
+	s := &sampler{pgid: pgid, metricsURL: metricsURL, stopCh: make(chan struct{}), doneCh: make(chan struct{})}
 	if u, err := readUsage(pgid); err == nil {
 		s.first, s.last = u, u
 		s.peakRSS, s.peakThr = u.rssKB, u.threads
@@ -255,16 +243,10 @@ func (s *sampler) loop() {
 
 // stepUsage is what a sampler measured.
 type stepUsage struct {
-	CPUPercent float64 `json:"cpu_percent"`
-	// CoreBusyPercent is how busy the whole core of the system under test
-	// was (/proc/stat), -1 when not pinned. Where the kernel accounts
-	// interrupt time apart from processes, it includes what CPUPercent,
-	// the process's own user and system time, leaves out: the softirq work
-	// of delivering its packets over loopback.
-	CoreBusyPercent float64 `json:"core_busy_percent"`
-	PeakRSSMB       float64 `json:"peak_rss_mb"`
-	PeakThreads     int     `json:"peak_threads"`
-	PeakGoroutines  int     `json:"peak_goroutines,omitempty"` // 0: /metrics not available
+	CPUPercent     float64 `json:"cpu_percent"`
+	PeakRSSMB      float64 `json:"peak_rss_mb"`
+	PeakThreads    int     `json:"peak_threads"`
+	PeakGoroutines int     `json:"peak_goroutines,omitempty"` // 0: /metrics not available
 }
 
 // stop ends sampling and returns CPU use (percent of one core) over the
@@ -280,12 +262,7 @@ func (s *sampler) stop() stepUsage {
 	<-s.doneCh
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := stepUsage{PeakRSSMB: float64(s.peakRSS) / 1024, PeakThreads: s.peakThr, CoreBusyPercent: -1}
-	if s.coreOK {
-		if t, err := readCPUStat(s.core); err == nil {
-			out.CoreBusyPercent = t.busyPercentSince(s.coreFirst)
-		}
-	}
+	out := stepUsage{PeakRSSMB: float64(s.peakRSS) / 1024, PeakThreads: s.peakThr}
 	if wall := s.last.at.Sub(s.first.at); wall > 0 {
 		out.CPUPercent = 100 * float64(s.last.cpu-s.first.cpu) / float64(wall)
 	}

@@ -120,7 +120,7 @@ func (e *env) rateStep(ctx context.Context, t rateTarget, uasDir, inf string, ra
 	uasBefore, _ := readSIPpStats(filepath.Join(uasDir, "stat.csv"))
 	timeout := e.o.step + e.o.hold + 40*time.Second
 	name := fmt.Sprintf("%s-%d", t.name, rate)
-	smp := startSampler(t.pgid, t.metricsURL, sutCPULine(e.pin))
+	smp := startSampler(t.pgid, t.metricsURL)
 	var profDone chan struct{}
 	if profile {
 		profDone = make(chan struct{})

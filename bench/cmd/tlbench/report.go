@@ -152,16 +152,16 @@ func (r *results) printTable(w io.Writer) {
 		}
 		fmt.Fprintf(w, "\n%s call rate (SIPp callers -> %s -> SIPp agents)\n", strings.ToUpper(run.Target[:1])+run.Target[1:], run.Target)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "cps\tattempted\tok\tfailed\tretrans\t180 p50\tp95\tp99\t200 p50\tp95\tp99\tcpu %\tcore %\trss MB\tthreads\tgoroutines\t")
+		fmt.Fprintln(tw, "cps\tattempted\tok\tfailed\tretrans\t180 p50\tp95\tp99\t200 p50\tp95\tp99\tcpu %\trss MB\tthreads\tgoroutines\t")
 		for _, s := range run.Steps {
 			gor := "-"
 			if s.Usage.PeakGoroutines > 0 {
 				gor = fmt.Sprint(s.Usage.PeakGoroutines)
 			}
-			fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%s\t%.0f\t%d\t%s\t\n",
+			fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%d\t%s\t\n",
 				s.Rate, s.Attempted, s.Succeeded, s.Failed, s.Retransmissions,
 				s.Invite180.P50, s.Invite180.P95, s.Invite180.P99, s.Invite200.P50, s.Invite200.P95, s.Invite200.P99,
-				s.Usage.CPUPercent, orDash(s.Usage.CoreBusyPercent), s.Usage.PeakRSSMB, s.Usage.PeakThreads, gor)
+				s.Usage.CPUPercent, s.Usage.PeakRSSMB, s.Usage.PeakThreads, gor)
 		}
 		tw.Flush()
 		fmt.Fprintf(w, "highest rate with zero failed calls: %d calls/s (latencies in ms, as the caller sees them)\n", run.MaxZeroFail)
@@ -178,15 +178,15 @@ func (r *results) printTable(w io.Writer) {
 	if m := r.Media; m != nil {
 		fmt.Fprintf(w, "\nMedia relay (G.711 20 ms both ways; direct loopback p50 %.0f µs, p99 %.0f µs)\n", m.BaselineP50us, m.BaselineP99us)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "calls\tup\texpected pps\tsent pps\trelayed pps\tloss %\treordered\tp50 µs\tp99 µs\tadded p99 µs\tgen lag ms\tcpu %\tcore %\tcpu %/1000pps\trss KB/call\tgo KB/call\theap\tstack\tgoroutines/call\tsettled KB/call\t")
+		fmt.Fprintln(tw, "calls\tup\texpected pps\tsent pps\trelayed pps\tloss %\treordered\tp50 µs\tp99 µs\tadded p99 µs\tgen lag ms\tcpu %\tcpu %/1000pps\trss KB/call\tgo KB/call\theap\tstack\tgoroutines/call\tsettled KB/call\t")
 		for _, s := range m.Steps {
-			fmt.Fprintf(tw, "%d\t%d\t%.0f\t%.0f\t%.0f\t%.3f\t%d\t%.0f\t%.0f\t%.0f\t%.1f\t%.0f\t%s\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n",
+			fmt.Fprintf(tw, "%d\t%d\t%.0f\t%.0f\t%.0f\t%.3f\t%d\t%.0f\t%.0f\t%.0f\t%.1f\t%.0f\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n",
 				s.Calls, s.Established, s.ExpectedPPS, s.SentPPS, s.RelayedPPS, s.LossPercent, s.Reordered,
-				s.LatencyP50us, s.LatencyP99us, s.AddedP99us, s.GeneratorLagMs, s.CPUPercent, orDash(s.CoreBusyPercent), s.CPUPer1000PPS, s.RSSPerCallKB,
+				s.LatencyP50us, s.LatencyP99us, s.AddedP99us, s.GeneratorLagMs, s.CPUPercent, s.CPUPer1000PPS, s.RSSPerCallKB,
 				orDash(s.GoKBPerCall), orDash(s.HeapKBPerCall), orDash(s.StackKBPerCall), orDash(s.GoroutinesPerCall),
 				orDash(s.SettledKBPerCall))
 		}
-		fmt.Fprintln(tw, "(cpu %: Teamline's own user+system time; core %: its whole core, interrupts and softirqs included. go KB/call: growth of Go heap + stacks in use after a forced GC while every call relays, per call; it includes the SIP transactions of the call setup, which stay 5 s after they finish. settled KB/call: the same once they ended, last step only)")
+		fmt.Fprintln(tw, "(go KB/call: growth of Go heap + stacks in use after a forced GC while every call relays, per call; it includes the SIP transactions of the call setup, which stay 5 s after they finish. settled KB/call: the same once they ended, last step only)")
 		tw.Flush()
 		if m.Error != "" {
 			fmt.Fprintf(w, "stopped: %s\n", m.Error)
