@@ -170,8 +170,8 @@ func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 // later (as a defer would, but it survives detach).
 func (c *call) atEnd(f func()) { c.cleanup = append(c.cleanup, f) }
 
-// finish runs what atEnd registered, latest first, unless the call was
-// detached: then the detached goroutine runs it.
+// finish runs what atEnd registered, latest first. After detach there is
+// nothing left here: the detached goroutine runs it.
 func (c *call) finish() {
 	runCleanup(c.cleanup)
 	c.cleanup = nil
@@ -188,8 +188,8 @@ func runCleanup(fns []func()) {
 // INVITE transaction needs nothing more (the 200 was acknowledged); sipgo
 // ends the transaction when its handler returns. The handler's stack, grown
 // deep by the SIP stack and routing, is freed, and the goroutine that stays
-// for the talk starts small and stays small: at 1,500 calls this halves
-// the memory an established call holds (bench/README.md).
+// for the talk starts small and stays small: at 1,500 calls the stack an
+// established call keeps fell from 16 KB to about 4 KB (README, Performance).
 func (c *call) detach(rest func()) {
 	cleanup := c.cleanup
 	c.cleanup = nil // the handler's finish has nothing left to do
