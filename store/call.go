@@ -206,6 +206,22 @@ func endedStmt(id string, outcome Outcome, hangupBy HangupBy, reason string, at 
 		args: []any{id, string(outcome), nullable(string(hangupBy)), nullable(reason), at}}, nil
 }
 
+// endedTracedStmt is endedStmt that also stores the call's decision trace:
+// one row version instead of two for the pair every call ends with.
+func endedTracedStmt(id string, outcome Outcome, hangupBy HangupBy, reason string, at time.Time, trace []string) (callStmt, error) {
+	st, err := endedStmt(id, outcome, hangupBy, reason, at)
+	if err != nil {
+		return st, err
+	}
+	if trace == nil {
+		trace = []string{}
+	}
+	st.what = "mark call " + id + " ended, with its trace"
+	st.sql = "update calls set outcome = $2, hangup_by = $3, end_reason = $4, ended_at = $5, trace = $6 where id = $1"
+	st.args = append(st.args, trace)
+	return st, nil
+}
+
 func traceStmt(id string, trace []string) callStmt {
 	if trace == nil {
 		trace = []string{}

@@ -355,14 +355,12 @@ func (e *callEvent) stmt() (callStmt, error) {
 // by one. An update of a call the database does not know is logged and
 // skipped, as write does.
 func (c *CallLog) writeBatch(ctx context.Context, evs []callEvent) bool {
-	stmts := make([]callStmt, len(evs))
+	stmts, from, err := batchStmts(evs)
+	if err != nil {
+		return false
+	}
 	b := &pgx.Batch{}
-	for i := range evs {
-		st, err := evs[i].stmt()
-		if err != nil {
-			return false
-		}
-		stmts[i] = st
+	for _, st := range stmts {
 		b.Queue(st.sql, st.args...)
 	}
 	ctx, cancel := context.WithTimeout(ctx, callLogWriteTimeout)
@@ -390,11 +388,60 @@ func (c *CallLog) writeBatch(ctx context.Context, evs []callEvent) bool {
 	if err := tx.Commit(ctx); err != nil {
 		return false
 	}
-	for _, i := range refused {
-		c.log.Error().Str("call_id", evs[i].callID()).Str("event", evs[i].kind.String()).
+	for _, k := range refused {
+		ev := &evs[from[k]]
+		c.log.Error().Str("call_id", ev.callID()).Str("event", ev.kind.String()).
 			Msg("call record refused by the database (unknown call); dropped")
 	}
 	return true
+}
+
+// batchStmts turns a batch of events into its statements, in order. A
+// call's trace and the end of the call that follows it in the batch (a call
+// ends with both, from one goroutine) become one statement; a trace is
+// folded only into the next end of the same call, and only when no other
+// trace of that call comes between, so the last word still wins. from[k] is
+// the event statement k stands for (the end, for a folded pair).
+func batchStmts(evs []callEvent) (stmts []callStmt, from []int, err error) {
+	// traceOf[j] is 1 + the index of the trace folded into end j; 0 none.
+	traceOf := make([]int, len(evs))
+	folded := make([]bool, len(evs))
+	for i := range evs {
+		if evs[i].kind != eventTraced {
+			continue
+		}
+		for j := i + 1; j < len(evs); j++ {
+			if evs[j].callID() != evs[i].id {
+				continue
+			}
+			if evs[j].kind == eventEnded {
+				traceOf[j], folded[i] = i+1, true
+			}
+			if evs[j].kind == eventEnded || evs[j].kind == eventTraced {
+				break
+			}
+		}
+	}
+	stmts = make([]callStmt, 0, len(evs))
+	from = make([]int, 0, len(evs))
+	for i := range evs {
+		if folded[i] {
+			continue
+		}
+		var st callStmt
+		if t := traceOf[i]; t > 0 {
+			e := &evs[i]
+			st, err = endedTracedStmt(e.id, e.outcome, e.hangupBy, e.reason, e.at, evs[t-1].trace)
+		} else {
+			st, err = evs[i].stmt()
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		stmts = append(stmts, st)
+		from = append(from, i)
+	}
+	return stmts, from, nil
 }
 
 // transient reports whether a write that failed with err may succeed later:

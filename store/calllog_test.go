@@ -247,6 +247,12 @@ func TestCallLogBatches(t *testing.T) {
 		l.Answered(good.ID, "anna", at.Add(time.Second))
 		l.Ended(good.ID, store.OutcomeAnswered, store.HangupCaller, "done", at.Add(time.Minute))
 		l.Traced(good.ID, []string{"customer cust is assigned to team berlin"})
+		// A call ends with its trace and then its end: in one batch, one
+		// statement writes both.
+		pair := newStart("cust", at)
+		l.Started(pair)
+		l.Traced(pair.ID, []string{"team berlin open", "rings anna"})
+		l.Ended(pair.ID, store.OutcomeUnanswered, store.HangupSystem, "ring timeout", at.Add(time.Minute))
 		runCallLog(t, l)
 		if err := l.Flush(ctx); err != nil {
 			t.Fatalf("Flush: %v", err)
@@ -254,6 +260,10 @@ func TestCallLogBatches(t *testing.T) {
 		c, err := s.Call(ctx, good.ID)
 		if err != nil || c.AgentID != "anna" || c.Outcome != store.OutcomeAnswered || len(c.Trace) != 1 {
 			t.Fatalf("invalid=%v: call = %+v, %v", invalid, c, err)
+		}
+		c, err = s.Call(ctx, pair.ID)
+		if err != nil || c.Outcome != store.OutcomeUnanswered || c.EndReason != "ring timeout" || len(c.Trace) != 2 {
+			t.Fatalf("invalid=%v: call ended with its trace = %+v, %v", invalid, c, err)
 		}
 	}
 }
