@@ -183,3 +183,24 @@ func TestGeneratorLoopback(t *testing.T) {
 		t.Errorf("latency p50 %s p99 %s", c.p50, c.p99)
 	}
 }
+
+// A step the agents' SIPp died in is marked, and the line that ends the
+// table says why the climb stopped there.
+func TestRateTableMarksDeadAgents(t *testing.T) {
+	t.Parallel()
+	r := &results{Teamline: &rateRun{Target: "teamline", MaxZeroFail: 1000, Steps: []rateStep{
+		{Rate: 1000, Attempted: 8000, Succeeded: 8000},
+		{Rate: 1500, Attempted: 12000, Succeeded: 11997, Failed: 3, AgentsDied: "signal: segmentation fault"},
+	}, Error: "1500 calls/s: the agents' SIPp died during the step"}}
+	var b strings.Builder
+	r.printTable(&b)
+	out := b.String()
+	for _, want := range []string{"1500*", "stopped: 1500 calls/s: the agents' SIPp died", "zero failed calls: 1000 calls/s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "*") != 1 {
+		t.Errorf("only the dead step is marked:\n%s", out)
+	}
+}

@@ -72,6 +72,18 @@ func (p *proc) exited() bool {
 	}
 }
 
+// ended describes how the process ended ("exit status 1", "signal:
+// segmentation fault"); "" while it runs.
+func (p *proc) ended() string {
+	if !p.exited() {
+		return ""
+	}
+	if p.err != nil {
+		return p.err.Error()
+	}
+	return "exit status 0"
+}
+
 // exitCode is the exit status once exited (-1 for a signal).
 func (p *proc) exitCode() int { return p.cmd.ProcessState.ExitCode() }
 

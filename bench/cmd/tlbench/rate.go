@@ -27,6 +27,46 @@ type rateStep struct {
 	// ErrorSample is the start of the callers' SIPp error trace when calls
 	// failed, to tell a neighbour's load from a Teamline fault.
 	ErrorSample string `json:"error_sample,omitempty"`
+	// AgentsDied says how the agents' SIPp ended during the step, when it
+	// did: the step's failures are the load generator's, and the climb
+	// ends with it.
+	AgentsDied string `json:"agents_died,omitempty"`
+}
+
+// uas is the SIPp instance that answers for every agent in the call rate
+// steps. SIPp 3.6 sometimes dies of a stack overflow under load (a segfault
+// at its stack pointer in the kernel log, at 1,500 calls/s on the bench VM,
+// even with no stack limit); its calls then fail as if the target had
+// dropped them, so the step says so (rateStep.AgentsDied).
+type uas struct {
+	e    *env
+	name string
+	p    *proc
+	dir  string // holds its stat file
+}
+
+func (u *uas) start() error {
+	p, dir, err := u.e.startAgents(u.name, []int{9}, false)
+	if err != nil {
+		return err
+	}
+	u.p, u.dir = p, dir
+	return nil
+}
+
+func (u *uas) stop() {
+	if u.p != nil {
+		u.p.stop(3 * time.Second)
+		u.p = nil
+	}
+}
+
+// died says how the instance ended, "" while it runs.
+func (u *uas) died() string {
+	if u.p == nil {
+		return ""
+	}
+	return u.p.ended()
 }
 
 // rateRun is every step against one target.
@@ -54,8 +94,8 @@ type rateTarget struct {
 const maxClimbRate = 5000
 
 // runRates steps the call rate up against one target. The agents' SIPp
-// (uasDir holds its stat file) answers every call.
-func (e *env) runRates(ctx context.Context, t rateTarget, uasDir string) rateRun {
+// answers every call; a step it dies in ends the climb, marked as such.
+func (e *env) runRates(ctx context.Context, t rateTarget, agents *uas) rateRun {
 	run := rateRun{Target: t.name}
 	lines := make([]string, e.o.agents)
 	for i := range lines {
@@ -75,12 +115,22 @@ func (e *env) runRates(ctx context.Context, t rateTarget, uasDir string) rateRun
 			break
 		}
 		profile := t.pprofURL != "" && i == len(e.o.rates)-1
-		st, err := e.rateStep(ctx, t, uasDir, inf, rate, profile)
+		st, err := e.rateStep(ctx, t, agents.dir, inf, rate, profile)
 		if err != nil {
 			run.Error = fmt.Sprintf("%d calls/s: %v", rate, err)
 			break
 		}
+		st.AgentsDied = agents.died()
 		run.Steps = append(run.Steps, st)
+		if st.AgentsDied != "" {
+			// A fresh SIPp would not make the next step fair: the calls it
+			// left ringing count as missed against their agents, and
+			// Teamline's no-answer limit sets those agents away.
+			run.Error = fmt.Sprintf("%d calls/s: the agents' SIPp died during the step (%s; see dmesg): its %d failed calls are the load generator's, and the climb ends here",
+				rate, st.AgentsDied, st.Failed)
+			e.note("%s %s", t.name, run.Error)
+			break
+		}
 		e.logf("%s %5d calls/s: %d/%d ok, %d failed, %d retrans, 180 p99 %.1f ms, 200 p99 %.1f ms, cpu %.0f%%, rss %.0f MB",
 			t.name, rate, st.Succeeded, st.Attempted, st.Failed, st.Retransmissions, st.Invite180.P99, st.Invite200.P99,
 			st.Usage.CPUPercent, st.Usage.PeakRSSMB)
@@ -106,6 +156,7 @@ func (e *env) runRates(ctx context.Context, t rateTarget, uasDir string) rateRun
 	return run
 }
 
+// rateStep runs one step; uasDir holds the agents' SIPp stat file.
 func (e *env) rateStep(ctx context.Context, t rateTarget, uasDir, inf string, rate int, profile bool) (rateStep, error) {
 	st := rateStep{Rate: rate}
 	calls := int(float64(rate) * e.o.step.Seconds())

@@ -158,8 +158,12 @@ func (r *results) printTable(w io.Writer) {
 			if s.Usage.PeakGoroutines > 0 {
 				gor = fmt.Sprint(s.Usage.PeakGoroutines)
 			}
-			fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%d\t%s\t\n",
-				s.Rate, s.Attempted, s.Succeeded, s.Failed, s.Retransmissions,
+			cps := fmt.Sprint(s.Rate)
+			if s.AgentsDied != "" {
+				cps += "*" // explained by the "stopped:" line below
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%d\t%s\t\n",
+				cps, s.Attempted, s.Succeeded, s.Failed, s.Retransmissions,
 				s.Invite180.P50, s.Invite180.P95, s.Invite180.P99, s.Invite200.P50, s.Invite200.P95, s.Invite200.P99,
 				s.Usage.CPUPercent, s.Usage.PeakRSSMB, s.Usage.PeakThreads, gor)
 		}

@@ -148,18 +148,12 @@ func (e *env) runTeamlineParts(ctx context.Context, res *results) int {
 		pprof = ""
 	}
 
-	agents, agentsDir, err := e.startAgents("agents", []int{9}, false)
-	if err != nil {
+	agents := &uas{e: e, name: "agents"}
+	if err := agents.start(); err != nil {
 		e.logf("%v", err)
 		return 1
 	}
-	stopAgents := func() {
-		if agents != nil {
-			agents.stop(3 * time.Second)
-			agents = nil
-		}
-	}
-	defer stopAgents()
+	defer func() { agents.stop() }()
 	e.logf("registering %d agents", e.o.agents)
 	n, err := e.registerAgents(ctx)
 	if err != nil {
@@ -177,7 +171,7 @@ func (e *env) runTeamlineParts(ctx context.Context, res *results) int {
 	}
 
 	if !e.o.skip["teamline"] {
-		r := e.runRates(ctx, rateTarget{name: "teamline", sipPort: e.tlSIP, pgid: e.tl.pid(), metricsURL: e.metricsURL(), pprofURL: pprof}, agentsDir)
+		r := e.runRates(ctx, rateTarget{name: "teamline", sipPort: e.tlSIP, pgid: e.tl.pid(), metricsURL: e.metricsURL(), pprofURL: pprof}, agents)
 		res.Teamline = &r
 	}
 	if !e.o.skip["kamailio"] && e.kamailio != "" && ctx.Err() == nil {
@@ -186,14 +180,14 @@ func (e *env) runTeamlineParts(ctx context.Context, res *results) int {
 		// done calls to its agents' port for 64*T1, and a SIPp there
 		// answering those instead of Kamailio's INVITEs failed every
 		// reference call with 408.
-		stopAgents()
+		agents.stop()
 		teamlineUAS := e.uasPort
 		if e.uasPort, err = freePort(false); err != nil {
 			e.logf("%v", err)
 			return 1
 		}
-		agents, agentsDir, err = e.startAgents("agents-kamailio", []int{9}, false)
-		if err != nil {
+		agents = &uas{e: e, name: "agents-kamailio"}
+		if err := agents.start(); err != nil {
 			e.logf("%v", err)
 			return 1
 		}
@@ -202,7 +196,7 @@ func (e *env) runTeamlineParts(ctx context.Context, res *results) int {
 		if err != nil {
 			e.note("Kamailio reference skipped: %v", err)
 		} else {
-			r := e.runRates(ctx, rateTarget{name: "kamailio", sipPort: port, pgid: kam.pid(), climb: true}, agentsDir)
+			r := e.runRates(ctx, rateTarget{name: "kamailio", sipPort: port, pgid: kam.pid(), climb: true}, agents)
 			kam.stop(5 * time.Second)
 			res.Kamailio = &r
 			if res.Teamline != nil && r.MaxZeroFail > 0 {
@@ -212,12 +206,12 @@ func (e *env) runTeamlineParts(ctx context.Context, res *results) int {
 	}
 	if !e.o.skip["media"] && ctx.Err() == nil {
 		// The media agents answer on the same port with per-call RTP ports.
-		stopAgents()
+		agents.stop()
 		m := e.runMedia(ctx)
 		res.Media = &m
 	}
 	if !e.o.skip["browser"] && ctx.Err() == nil {
-		stopAgents()
+		agents.stop()
 		b := e.runBrowser(ctx, res.Media)
 		res.Browser = &b
 	}
