@@ -449,18 +449,9 @@ func (l *WebRTCLeg) fromRelay(s *Session, pkt []byte) {
 // a=end-of-candidates. It may be called once. It returns ErrGatherTimeout
 // when gathering takes longer than WebRTCConfig.GatherTimeout.
 func (l *WebRTCLeg) Offer(ctx context.Context) ([]byte, error) {
-	l.mu.Lock()
-	switch {
-	case l.ending:
-		l.mu.Unlock()
-		return nil, ErrWebRTCClosed
-	case l.offered:
-		l.mu.Unlock()
-		return nil, errors.New("offer already made")
+	if err := l.startNegotiation(); err != nil {
+		return nil, err
 	}
-	l.offered = true
-	l.mu.Unlock()
-
 	l.negotiate.Lock()
 	defer l.negotiate.Unlock()
 	l.offerAt.Store(time.Now().UnixNano())
@@ -487,19 +478,26 @@ func (l *WebRTCLeg) Offer(ctx context.Context) ([]byte, error) {
 // offer's, as AnswerReoffer's does. It returns ErrNoPCMU when the offer
 // does not accept PCMU.
 func (l *WebRTCLeg) Answer(ctx context.Context, offer []byte) ([]byte, error) {
-	l.mu.Lock()
-	switch {
-	case l.ending:
-		l.mu.Unlock()
-		return nil, ErrWebRTCClosed
-	case l.offered:
-		l.mu.Unlock()
-		return nil, errors.New("the leg has negotiated already")
+	if err := l.startNegotiation(); err != nil {
+		return nil, err
 	}
-	l.offered = true
-	l.mu.Unlock()
 	l.offerAt.Store(time.Now().UnixNano())
 	return l.AnswerReoffer(ctx, offer)
+}
+
+// startNegotiation claims the leg's one first negotiation, an Offer or an
+// Answer: an error if the leg is ending or has negotiated already.
+func (l *WebRTCLeg) startNegotiation() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.ending:
+		return ErrWebRTCClosed
+	case l.offered:
+		return errors.New("the leg has negotiated already")
+	}
+	l.offered = true
+	return nil
 }
 
 // SetAnswer applies the browser's SDP answer. It returns ErrNoPCMU when the
