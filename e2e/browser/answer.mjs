@@ -8,8 +8,8 @@
 // usage: node answer.mjs URL WAV [timeoutMs]
 //   URL  the phone page with its ?ws=&user=&pass=&domain= parameters
 //   WAV  16-bit PCM WAV file played as the fake microphone
-// CHROMIUM (environment) overrides the browser, default /usr/bin/chromium.
-import { chromium } from 'playwright-core';
+// CHROMIUM (environment) overrides the browser (chromium.mjs).
+import { launchChromium, logPageErrors } from './chromium.mjs';
 
 const [url, wav, timeoutArg] = process.argv.slice(2);
 if (!url || !wav) {
@@ -21,24 +21,13 @@ const started = Date.now();
 const left = () => Math.max(1, total - (Date.now() - started));
 const emit = (event, data = {}) => process.stdout.write(JSON.stringify({ event, ...data }) + '\n');
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  ignoreDefaultArgs: ['--mute-audio'],
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-    '--autoplay-policy=no-user-gesture-required', '--ignore-certificate-errors',
-    `--use-file-for-fake-audio-capture=${wav}`,
-  ],
-});
+const browser = await launchChromium(wav);
 let page;
 const state = async () => (page ? page.evaluate(() => window.phone).catch((e) => String(e)) : null);
 try {
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
   page = await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.error(`page ${m.type()}: ${m.text()}`); });
-  page.on('pageerror', (e) => console.error(`page error: ${e}`));
+  logPageErrors(page);
   const res = await page.goto(url, { timeout: left() });
   if (!res || !res.ok()) throw new Error(`GET page: ${res ? res.status() : 'no response'}`);
 

@@ -17,8 +17,8 @@
 //
 // usage: node console.mjs WAV
 //   WAV  16-bit PCM WAV file played as the fake microphone
-// CHROMIUM (environment) overrides the browser, default /usr/bin/chromium.
-import { chromium } from 'playwright-core';
+// CHROMIUM (environment) overrides the browser (chromium.mjs).
+import { launchChromium, logPageErrors } from './chromium.mjs';
 import { createInterface } from 'node:readline';
 
 const [wav] = process.argv.slice(2);
@@ -28,21 +28,10 @@ if (!wav) {
 }
 const reply = (msg) => process.stdout.write(JSON.stringify(msg) + '\n');
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  ignoreDefaultArgs: ['--mute-audio'],
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-    '--autoplay-policy=no-user-gesture-required', '--ignore-certificate-errors',
-    `--use-file-for-fake-audio-capture=${wav}`,
-  ],
-});
+const browser = await launchChromium(wav);
 const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1100, height: 1000 } });
 const page = await context.newPage();
-page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.error(`page ${m.type()}: ${m.text()}`); });
-page.on('pageerror', (e) => console.error(`page error: ${e}`));
+logPageErrors(page);
 
 const commands = {
   async open({ url }) {
