@@ -324,14 +324,7 @@ func (e *env) browserStep(ctx context.Context, fleet *rtcFleet, n int) (browserS
 	// Teamline passes the BYE to the trunk and SIPp, which answers it,
 	// ends; its calls then count as failed, which this step never reads.
 	cancel()
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-	defer wcancel()
-	if err := callers.wait(wctx); err != nil {
-		e.note("browser %d: callers did not end after the agents hung up: %v", n, err)
-	}
-	if !e.waitCallsEnded(ctx, 10*time.Second) {
-		e.note("browser %d: Teamline still had calls up 10s after the agents hung up", n)
-	}
+	e.endStep(ctx, fmt.Sprintf("browser %d", n), callers, 20*time.Second)
 	return st, nil
 }
 

@@ -248,18 +248,24 @@ func (e *env) mediaStep(ctx context.Context, n int, baselineP99 float64) (mediaS
 	st.PeakRSSMB = use.PeakRSSMB
 	st.RSSPerCallKB = float64(max(0, int64(use.PeakRSSMB*1024)-idle.rssKB)) / float64(st.Established)
 
-	wctx, cancel := context.WithTimeout(ctx, hold+callerGrace+10*time.Second)
+	e.endStep(ctx, fmt.Sprintf("media %d", n), callers, hold+callerGrace+10*time.Second)
+	return st, nil
+}
+
+// endStep waits, at most within, for a step's SIPp callers to end and then
+// until Teamline has no call left, noting what did not happen under step's
+// name. The agents' SIPp must see Teamline's last BYEs before it stops, or
+// those agents stay on a call (until the BYE times out) into the next step
+// and refuse its calls.
+func (e *env) endStep(ctx context.Context, step string, callers *proc, within time.Duration) {
+	wctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	if err := callers.wait(wctx); err != nil {
-		e.note("media %d: callers did not finish: %v", n, err)
+		e.note("%s: callers did not end: %v", step, err)
 	}
-	// The agents' SIPp must see Teamline's last BYEs before it stops, or
-	// those agents stay on a call (until the BYE times out) into the next
-	// step and refuse its calls.
 	if !e.waitCallsEnded(ctx, 10*time.Second) {
-		e.note("media %d: Teamline still had calls up 10s after the callers ended", n)
+		e.note("%s: Teamline still had calls up 10s after the callers ended", step)
 	}
-	return st, nil
 }
 
 // waitCallsEnded waits, at most within, until Teamline reports no call in
