@@ -13,7 +13,10 @@ import (
 // (SO_TIMESTAMPNS), not to the time the receiver goroutine got round to
 // reading it. The load core runs the sender, the receiver and SIPp on one
 // P: while a send burst holds it, the packets waiting meanwhile would be
-// charged to the relay under test. Both stamps are CLOCK_REALTIME.
+// charged to the relay under test. Both stamps are CLOCK_REALTIME. The
+// kernel switches arrival stamps on lazily after the first socket asks for
+// them and stamps at the read until then; the generator's sockets are open
+// seconds before any window is measured.
 
 // timestampArrivals asks the kernel to stamp every datagram c receives and
 // returns c's descriptor (valid while c is open).
