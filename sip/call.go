@@ -154,7 +154,7 @@ func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	c.req, c.tx, c.trunk = req, tx, trunk
 	c.transfers = make(chan transferRequest, 1)
 	c.log = s.log.With().Str("call_id", req.CallID().Value()).Str("record", c.id).Logger()
-	s.live.add(c)
+	s.live.add(c.id, c)
 	ctx, cancel := context.WithTimeout(s.baseCtx, s.opts.MaxCallDuration)
 	c.atEnd(func() {
 		cancel()

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -30,37 +29,12 @@ import (
 
 // consults indexes the answered consultations by the Call-ID of the calling
 // agent's dialog, which a REFER's Replaces names.
-type consults struct {
-	mu sync.Mutex
-	m  map[string]*call
-}
-
-func (cs *consults) add(callID string, c *call) {
-	cs.mu.Lock()
-	if cs.m == nil {
-		cs.m = make(map[string]*call)
-	}
-	cs.m[callID] = c
-	cs.mu.Unlock()
-}
-
-func (cs *consults) remove(callID string) {
-	cs.mu.Lock()
-	delete(cs.m, callID)
-	cs.mu.Unlock()
-}
-
-func (cs *consults) get(callID string) (*call, bool) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	c, ok := cs.m[callID]
-	return c, ok
-}
+type consults struct{ callIndex }
 
 // between returns an answered consultation from agent to colleague.
 func (cs *consults) between(agentID, colleagueID string) (*call, bool) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
+	cs.mu.RLock()
+	defer cs.mu.RUnlock()
 	for _, c := range cs.m {
 		if l := c.consultLeg.Load(); l != nil && c.consultBy.ID == agentID && l.agent.ID == colleagueID {
 			return c, true

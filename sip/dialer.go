@@ -44,7 +44,7 @@ func (s *Server) Dial(ctx context.Context, req callback.DialRequest) (callback.A
 	c.number, c.e164, c.callbackID = cb.Number, cb.Number, cb.ID
 	c.customer, _ = snap.Customer(cb.Number)
 	c.log = s.log.With().Str("callback", cb.ID).Int64("attempt", req.AttemptID).Str("record", c.id).Logger()
-	s.live.add(c)
+	s.live.add(c.id, c)
 	c.resolved = roster.Resolution{Team: team, Customer: c.customer, Reason: "callback " + cb.ID + " for team " + team.ID}
 	if req.Overflow {
 		if pool := s.deps.Router().Pool(); pool != nil {

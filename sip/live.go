@@ -27,32 +27,33 @@ type LiveCall struct {
 	Callback string
 }
 
-// liveCalls indexes the calls in progress by record id, for the agents'
-// screens. Routing never reads it.
-type liveCalls struct {
+// callIndex is a concurrent index of calls by a string key: the calls in
+// progress by record id (Server.live, for the agents' screens; routing never
+// reads it) and the answered consultations by Call-ID (consults).
+type callIndex struct {
 	mu sync.RWMutex
 	m  map[string]*call
 }
 
-func (l *liveCalls) add(c *call) {
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = make(map[string]*call)
+func (x *callIndex) add(key string, c *call) {
+	x.mu.Lock()
+	if x.m == nil {
+		x.m = make(map[string]*call)
 	}
-	l.m[c.id] = c
-	l.mu.Unlock()
+	x.m[key] = c
+	x.mu.Unlock()
 }
 
-func (l *liveCalls) remove(id string) {
-	l.mu.Lock()
-	delete(l.m, id)
-	l.mu.Unlock()
+func (x *callIndex) remove(key string) {
+	x.mu.Lock()
+	delete(x.m, key)
+	x.mu.Unlock()
 }
 
-func (l *liveCalls) get(id string) (*call, bool) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	c, ok := l.m[id]
+func (x *callIndex) get(key string) (*call, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	c, ok := x.m[key]
 	return c, ok
 }
 

@@ -145,7 +145,7 @@ type Server struct {
 	limiter     *sourceLimiter
 	noCallbacks noCallbacks
 	dialogs     dialogs
-	live        liveCalls
+	live        callIndex // calls in progress by record id
 	consults    consults
 	calls       sync.WaitGroup
 	active      atomic.Int64
