@@ -556,7 +556,7 @@ func (c *call) hangupCaller() {
 	bye := buildByeUAS(c.req, c.tag, cseq)
 	ctx, cancel := context.WithTimeout(context.Background(), 64*gosip.T1)
 	defer cancel()
-	res, err := c.s.client.Do(ctx, bye, keepRequest)
+	res, err := finalResponse(ctx, c.s.client, bye)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("BYE to caller failed")
 		return

@@ -256,7 +256,7 @@ func (s *Server) sendCancel(invite *gosip.Request) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 64*gosip.T1)
 		defer cancel()
-		_, _ = s.client.Do(ctx, buildCancel(invite), keepRequest)
+		_, _ = finalResponse(ctx, s.client, buildCancel(invite))
 	}()
 }
 

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/emiago/sipgo"
@@ -49,9 +50,27 @@ func (d *uacDialog) bye() (status int, sent bool, err error) {
 	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 64*gosip.T1)
 	defer cancel()
-	res, err := d.client.Do(ctx, req, keepRequest)
+	res, err := finalResponse(ctx, d.client, req)
 	if err != nil {
 		return 0, true, err
 	}
 	return res.StatusCode, true, nil
+}
+
+// errNoFinalResponse is finalResponse's error for a transaction that ended
+// without a final response and without an error of its own.
+var errNoFinalResponse = errors.New("transaction ended without a final response")
+
+// finalResponse sends req, exactly as built (keepRequest), in a client
+// transaction and returns its final response. sipgo's Client.Do returns
+// neither a response nor an error when something else terminates the
+// transaction (its WebSocket connection closing: ClientTx.Terminate closes
+// Done before it sets the error), which once let a BYE to a departing
+// browser dereference a nil response; here that is errNoFinalResponse.
+func finalResponse(ctx context.Context, client *sipgo.Client, req *gosip.Request) (*gosip.Response, error) {
+	res, err := client.Do(ctx, req, keepRequest)
+	if err == nil && res == nil {
+		err = errNoFinalResponse
+	}
+	return res, err
 }

@@ -221,7 +221,7 @@ func (l *agentLeg) sendCancel() {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 64*gosip.T1)
 		defer cancel()
-		if _, err := l.c.s.client.Do(ctx, req, keepRequest); err != nil {
+		if _, err := finalResponse(ctx, l.c.s.client, req); err != nil {
 			l.log.Debug().Err(err).Msg("CANCEL to agent failed")
 		}
 	}()

@@ -272,7 +272,7 @@ func (l *agentLeg) notifyRefer(ctx context.Context, referSeq uint32, status int,
 	req.SetBody([]byte(fmt.Sprintf("SIP/2.0 %d %s\r\n", status, statusText(status))))
 	ctx, cancel := context.WithTimeout(ctx, 8*gosip.T1)
 	defer cancel()
-	res, err := l.c.s.client.Do(ctx, req, keepRequest)
+	res, err := finalResponse(ctx, l.c.s.client, req)
 	if err != nil {
 		return fmt.Errorf("NOTIFY %d to %s: %w", status, l.agent.ID, err)
 	}
