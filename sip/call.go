@@ -554,7 +554,7 @@ func (c *call) hangupCaller() {
 	cseq := c.byeCSeq
 	c.mu.Unlock()
 	bye := buildByeUAS(c.req, c.tag, cseq)
-	ctx, cancel := context.WithTimeout(context.Background(), 64*gosip.T1)
+	ctx, cancel := c.s.requestCtx()
 	defer cancel()
 	res, err := finalResponse(ctx, c.s.client, bye)
 	if err != nil {

@@ -382,7 +382,7 @@ func (d *uacDialog) reinvite(ctx context.Context, offer []byte, contact gosip.He
 	req.SetBody(offer)
 	ctx, cancel := context.WithTimeout(ctx, 32*time.Second)
 	defer cancel()
-	tx, err := d.client.TransactionRequest(ctx, req, keepRequest)
+	tx, err := d.s.client.TransactionRequest(ctx, req, keepRequest)
 	if err != nil {
 		return nil, fmt.Errorf("re-INVITE: %w", err)
 	}
@@ -394,7 +394,7 @@ func (d *uacDialog) reinvite(ctx context.Context, offer []byte, contact gosip.He
 			case res.IsProvisional():
 				continue
 			case res.IsSuccess():
-				if err := d.client.WriteRequest(buildAck(req, res), keepRequest); err != nil {
+				if err := d.s.client.WriteRequest(buildAck(req, res), keepRequest); err != nil {
 					return nil, fmt.Errorf("ACK to re-INVITE: %w", err)
 				}
 				return res, nil

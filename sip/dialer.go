@@ -194,7 +194,7 @@ func (s *Server) callCustomer(ctx context.Context, c *call) (*customerLeg, int, 
 		gosip.Uri{Scheme: "sip", User: s.opts.CallbackCallerID, Host: s.opts.Realm},
 		gosip.Uri{Scheme: "sip", User: c.e164, Host: host}, c.team.Name, "", offer)
 
-	leg := &customerLeg{uacDialog: uacDialog{client: s.client, invite: req, cseq: 1}, c: c}
+	leg := &customerLeg{uacDialog: uacDialog{s: s, invite: req, cseq: 1}, c: c}
 	tx, err := s.client.TransactionRequest(ctx, req, keepRequest)
 	if err != nil {
 		return nil, 0, fmt.Errorf("invite customer: %w", err)
@@ -254,7 +254,7 @@ func (s *Server) callCustomer(ctx context.Context, c *call) (*customerLeg, int, 
 
 func (s *Server) sendCancel(invite *gosip.Request) {
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 64*gosip.T1)
+		ctx, cancel := s.requestCtx()
 		defer cancel()
 		_, _ = finalResponse(ctx, s.client, buildCancel(invite))
 	}()

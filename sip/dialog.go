@@ -13,7 +13,7 @@ import (
 // the INVITE, the 2xx that answered it, and the next CSeq. Agent legs and
 // callback legs to customers embed it.
 type uacDialog struct {
-	client *sipgo.Client
+	s      *Server
 	invite *gosip.Request
 
 	mu     sync.Mutex
@@ -48,9 +48,9 @@ func (d *uacDialog) bye() (status int, sent bool, err error) {
 	d.cseq++
 	req := buildByeUAC(d.invite, d.answer, d.cseq)
 	d.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 64*gosip.T1)
+	ctx, cancel := d.s.requestCtx()
 	defer cancel()
-	res, err := finalResponse(ctx, d.client, req)
+	res, err := finalResponse(ctx, d.s.client, req)
 	if err != nil {
 		return 0, true, err
 	}

@@ -130,7 +130,7 @@ func (c *call) newLeg(ctx context.Context, t legTarget, offer []byte, events cha
 	}
 
 	leg := &agentLeg{
-		uacDialog: uacDialog{client: s.client, invite: req, cseq: 1},
+		uacDialog: uacDialog{s: s, invite: req, cseq: 1},
 		c:         c,
 		events:    events,
 		agent:     t.agent,
@@ -219,7 +219,7 @@ func (l *agentLeg) cancel() { l.cancelOnce.Do(func() { close(l.cancelCh) }) }
 func (l *agentLeg) sendCancel() {
 	req := buildCancel(l.invite)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 64*gosip.T1)
+		ctx, cancel := l.c.s.requestCtx()
 		defer cancel()
 		if _, err := finalResponse(ctx, l.c.s.client, req); err != nil {
 			l.log.Debug().Err(err).Msg("CANCEL to agent failed")

@@ -151,13 +151,17 @@ type Server struct {
 	active      atomic.Int64
 	draining    atomic.Bool
 
-	ready     chan struct{}
-	mu        sync.Mutex
-	udpAddr   netip.AddrPort
-	tcpAddr   netip.AddrPort
-	wsAddr    netip.AddrPort
-	wssAddr   netip.AddrPort
-	baseCtx   context.Context
+	ready   chan struct{}
+	mu      sync.Mutex
+	udpAddr netip.AddrPort
+	tcpAddr netip.AddrPort
+	wsAddr  netip.AddrPort
+	wssAddr netip.AddrPort
+	baseCtx context.Context
+	// requests bounds the requests calls send on their own (BYE, CANCEL):
+	// Run cancels it when calls outlast the shutdown grace, so that none
+	// waits out 64*T1 for a peer that is gone (requestCtx).
+	requests  context.Context
 	closeOnce sync.Once
 }
 
@@ -294,6 +298,9 @@ func (s *Server) Run(ctx context.Context) error {
 	callsCtx, stopCalls := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCalls()
 	s.baseCtx = callsCtx
+	requests, abandonRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer abandonRequests()
+	s.requests = requests
 
 	errc := make(chan error, 4)
 	var closers []func() error
@@ -373,20 +380,50 @@ func (s *Server) Run(ctx context.Context) error {
 			runErr = fmt.Errorf("sip serve: %w", err)
 		}
 	}
-	// Hang up what is in progress, then close the transports.
+	// Hang up what is in progress, then close the transports. A call whose
+	// BYE gets no answer in the grace gives up on it, so that no call goes
+	// on after Run returns.
 	stopCalls()
-	done := make(chan struct{})
-	go func() { s.calls.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		s.log.Warn().Int("calls", s.ActiveCalls()).Msg("calls still ending at shutdown")
+	if !s.callsEnded(shutdownGrace) {
+		s.log.Warn().Int("calls", s.ActiveCalls()).Msg("calls still ending at shutdown: abandoning their requests")
+		abandonRequests()
+		if !s.callsEnded(shutdownGrace) {
+			s.log.Error().Int("calls", s.ActiveCalls()).Msg("calls did not end at shutdown")
+		}
 	}
 	for _, c := range closers {
 		_ = c()
 	}
 	s.closeOnce.Do(func() { _ = s.ua.Close() })
 	return runErr
+}
+
+// shutdownGrace is how long Run waits for calls to end, once after hanging
+// them up and once more after abandoning their requests.
+const shutdownGrace = 5 * time.Second
+
+// callsEnded waits, at most within, until no call is in progress.
+func (s *Server) callsEnded(within time.Duration) bool {
+	done := make(chan struct{})
+	go func() { s.calls.Wait(); close(done) }()
+	t := time.NewTimer(within)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// requestCtx bounds a request a call sends on its own (BYE, CANCEL): 64*T1,
+// or until Run abandons calls' requests at shutdown.
+func (s *Server) requestCtx() (context.Context, context.CancelFunc) {
+	parent := s.requests
+	if parent == nil {
+		parent = context.Background() // not running: tests of single legs
+	}
+	return context.WithTimeout(parent, 64*gosip.T1)
 }
 
 // isTrunk reports whether addr is inside a trunk's networks.
